@@ -1,0 +1,1 @@
+"""Implementations of the microgpt contract (`microgpt_spec.spec.contract.Backend`)."""

@@ -1,0 +1,3 @@
+"""The training area of the spec, bound to the backend chosen with --backend."""
+
+from microgpt_spec.spec.areas.training import *  # noqa: F401,F403  (the tests and their area marker)

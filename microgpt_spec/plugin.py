@@ -1,0 +1,269 @@
+"""The pytest plugin that binds the spec to a backend.
+
+Installed with the package (entry point `pytest11`), so `--backend` works from any folder:
+
+    pytest conformance --backend=pure
+    pytest --pyargs microgpt_spec.conformance --backend=path/to/mine.py
+
+What it adds:
+* `--backend`, `--compare-backend`, `--area`, `--spec-json`;
+* one marker per spec area, and a collection error for a spec test without exactly one;
+* the hypothesis profiles (`ci` is chosen automatically when CI is set);
+* *not implemented*: a `NotImplementedError` (or a missing method) from the backend ends the
+  test at once as not implemented, never a crash and never a pass;
+* the report: a header naming the backend, and a table of results per area at the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from microgpt_spec import report as spec_report
+from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend, no_backend_message
+from microgpt_spec.spec.assertions import set_context
+from microgpt_spec.spec.contract import AREAS, Backend
+from microgpt_spec.spec.profiles import register_profiles
+
+# Registered at import, before hypothesis's own plugin reads --hypothesis-profile.
+register_profiles()
+
+SPEC_MODULE_PREFIX = "microgpt_spec.spec.areas."
+EXTRA_AREAS = ("crosscheck",)
+ALL_AREAS = AREAS + EXTRA_AREAS
+CONTRACT_METHODS = frozenset(name for name in vars(Backend) if not name.startswith("_"))
+
+
+class NotImplementedPart(pytest.skip.Exception):
+    """Raised in place of the backend's NotImplementedError: ends the test as not implemented."""
+
+
+# --------------------------------------------------------------------------- options
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("microgpt-spec", "microgpt-spec conformance")
+    group.addoption("--backend", default=None, metavar="BACKEND",
+                    help="the implementation to check: a registered name (pure, numpy, ...), "
+                         "a .py file or folder, or module:attribute")
+    group.addoption("--compare-backend", default=None, metavar="BACKEND",
+                    help="a second backend; the crosscheck area compares both on identical inputs")
+    group.addoption("--area", action="append", default=[], metavar="AREA",
+                    help=f"run only these spec areas (repeat or comma-separate): {', '.join(ALL_AREAS)}")
+    group.addoption("--spec-json", default=None, metavar="PATH",
+                    help="write every spec test's area, status and message to this JSON file")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for area in ALL_AREAS:
+        config.addinivalue_line("markers", f"{area}: the {area} area of the microgpt spec")
+    _choose_hypothesis_profile(config)
+    if getattr(config.option, "tbstyle", "auto") == "auto":
+        config.option.tbstyle = "short"  # the spec's messages explain; long tracebacks distract
+    config.pluginmanager.register(SpecRun(config), "microgpt_spec_run")
+
+
+def _choose_hypothesis_profile(config: pytest.Config) -> None:
+    if config.getoption("hypothesis_profile", default=None):
+        return  # hypothesis's own plugin loads the profile the user named
+    settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def _selected_areas(config: pytest.Config) -> set[str]:
+    chosen = {a.strip() for value in config.getoption("area") for a in value.split(",") if a.strip()}
+    unknown = chosen - set(ALL_AREAS)
+    if unknown:
+        raise pytest.UsageError(f"--area: unknown area {sorted(unknown)}; the areas are {', '.join(ALL_AREAS)}")
+    return chosen
+
+
+def area_of(item: pytest.Item) -> str | None:
+    """The spec area of a collected test, or None for a test that is not part of the spec."""
+    if not _is_spec_test(item):
+        return None
+    marks = [m.name for m in item.iter_markers() if m.name in ALL_AREAS]
+    return marks[0] if len(marks) == 1 else None
+
+
+def _is_spec_test(item: pytest.Item) -> bool:
+    function = getattr(item, "function", None)
+    return getattr(function, "__module__", "").startswith(SPEC_MODULE_PREFIX)
+
+
+# --------------------------------------------------------------------------- the backend
+class BackendProxy:
+    """The backend as the spec sees it: a missing contract method is *not implemented*."""
+
+    def __init__(self, loaded: LoadedBackend) -> None:
+        self._loaded = loaded
+
+    def __getattr__(self, name: str):
+        try:
+            return getattr(self._loaded.backend, name)
+        except AttributeError:
+            if name in CONTRACT_METHODS:
+                raise NotImplementedError(f"the backend has no method {name}()") from None
+            raise
+
+    def __repr__(self) -> str:
+        return f"<backend {self._loaded.name} from {self._loaded.origin}>"
+
+
+def _convert_not_implemented(fn):
+    """Wrap a test so a NotImplementedError ends it as not implemented, without shrinking."""
+    if getattr(fn, "_microgpt_spec_wrapped", False):
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        __tracebackhide__ = True
+        try:
+            return fn(*args, **kwargs)
+        except NotImplementedError as error:
+            raise NotImplementedPart(f"not implemented: {error or 'NotImplementedError'}") from None
+
+    wrapper._microgpt_spec_wrapped = True
+    return wrapper
+
+
+# --------------------------------------------------------------------------- the run
+class SpecRun:
+    """The state of one conformance run: the loaded backends and the results per area."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self._loaded: dict[str, LoadedBackend] = {}
+        self.results = spec_report.Results()
+
+    def load(self, option: str) -> LoadedBackend | None:
+        spec = self.config.getoption(option)
+        if not spec:
+            return None
+        if spec not in self._loaded:
+            try:
+                self._loaded[spec] = find_backend(spec)
+            except BackendLoadError as error:
+                raise pytest.UsageError(str(error)) from None
+        return self._loaded[spec]
+
+    # -- hooks
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        lines = [f"hypothesis profile: {settings._current_profile}"]
+        for option in ("backend", "compare_backend"):
+            loaded = self.load(option)
+            if loaded:
+                label = "backend under test" if option == "backend" else "compared with"
+                lines.append(f"microgpt-spec {label}: {loaded.describe()}")
+        return lines
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        loaded = self.load("backend")
+        if loaded:
+            set_context(loaded.spec, loaded.precision)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
+        spec_items = [item for item in items if _is_spec_test(item)]
+        if not spec_items:
+            return
+        _check_one_area_each(spec_items)
+        if not config.getoption("backend"):
+            raise pytest.UsageError("No backend chosen.\n" + no_backend_message())
+        chosen = _selected_areas(config)
+        if chosen:
+            keep = [i for i in items if not _is_spec_test(i) or area_of(i) in chosen]
+            dropped = [i for i in items if i not in keep]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                items[:] = keep
+        for item in items:
+            if _is_spec_test(item):
+                _wrap_item(item)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        area = area_of(item)
+        if area is None:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            status = spec_report.classify(report, call, NotImplementedPart)
+            message = spec_report.message_of(call)
+            report.user_properties.extend(
+                [("spec_area", area), ("spec_status", status), ("spec_message", message)]
+            )
+
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config):
+        if dict(report.user_properties).get("spec_status") == "not implemented":
+            return "not implemented", "N", "NOT IMPLEMENTED"
+        return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.results.record(report)
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+        if not self.results.has_any():
+            return
+        loaded = self.load("backend")
+        title = loaded.describe() if loaded else "microgpt-spec"
+        spec_report.write_table(terminalreporter, self.results, title)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
+        path = self.config.getoption("spec_json")
+        if not path or hasattr(self.config, "workerinput") or not self.results.has_any():
+            return
+        loaded = self.load("backend")
+        document = self.results.as_json(loaded.describe() if loaded else "")
+        spec_report.write_json_atomically(Path(path), document)
+
+
+def _check_one_area_each(items: list[pytest.Item]) -> None:
+    wrong = []
+    for item in items:
+        marks = [m.name for m in item.iter_markers() if m.name in ALL_AREAS]
+        if len(marks) != 1:
+            wrong.append(f"  {item.nodeid}: area markers {marks or 'none'}")
+    if wrong:
+        raise pytest.UsageError(
+            "Every spec test must carry exactly one area marker "
+            f"({', '.join(ALL_AREAS)}):\n" + "\n".join(wrong)
+        )
+
+
+def _wrap_item(item: pytest.Item) -> None:
+    handle = getattr(item.obj, "hypothesis", None)
+    if handle is not None and hasattr(handle, "inner_test"):
+        handle.inner_test = _convert_not_implemented(handle.inner_test)
+    else:
+        item.obj = _convert_not_implemented(item.obj)
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> BackendProxy:
+    """The backend under test (`--backend`)."""
+    run: SpecRun = request.config.pluginmanager.get_plugin("microgpt_spec_run")
+    loaded = run.load("backend")
+    if loaded is None:
+        raise pytest.UsageError("No backend chosen.\n" + no_backend_message())
+    return BackendProxy(loaded)
+
+
+@pytest.fixture(scope="session")
+def compare_backend(request: pytest.FixtureRequest) -> BackendProxy:
+    """The second backend of the crosscheck area (`--compare-backend`)."""
+    run: SpecRun = request.config.pluginmanager.get_plugin("microgpt_spec_run")
+    loaded = run.load("compare_backend")
+    if loaded is None:
+        pytest.skip("crosscheck needs a second backend: add --compare-backend=NAME")
+    return BackendProxy(loaded)
+
+
+@pytest.fixture(scope="session")
+def backend_spec(request: pytest.FixtureRequest) -> str:
+    """What the user typed after --backend (for reproduction snippets)."""
+    return request.config.getoption("backend") or ""
+

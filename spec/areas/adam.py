@@ -1,0 +1,5 @@
+"""Spec area adam (being written)."""
+
+import pytest
+
+pytestmark = pytest.mark.adam

@@ -1,0 +1,5 @@
+"""Spec area autograd (being written)."""
+
+import pytest
+
+pytestmark = pytest.mark.autograd

@@ -1,0 +1,5 @@
+"""Spec area crosscheck (being written)."""
+
+import pytest
+
+pytestmark = pytest.mark.crosscheck

@@ -1,0 +1,5 @@
+"""Spec area layers (being written)."""
+
+import pytest
+
+pytestmark = pytest.mark.layers

@@ -1,0 +1,5 @@
+"""Spec area loss (being written)."""
+
+import pytest
+
+pytestmark = pytest.mark.loss

@@ -1,0 +1,5 @@
+"""Spec area ops (being written)."""
+
+import pytest
+
+pytestmark = pytest.mark.ops

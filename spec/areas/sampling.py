@@ -1,0 +1,5 @@
+"""Spec area sampling (being written)."""
+
+import pytest
+
+pytestmark = pytest.mark.sampling

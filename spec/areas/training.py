@@ -1,0 +1,5 @@
+"""Spec area training (being written)."""
+
+import pytest
+
+pytestmark = pytest.mark.training

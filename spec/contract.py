@@ -1,0 +1,392 @@
+"""The backend contract: what a microgpt implementation offers the specification.
+
+A backend is any object with the methods below. Subclassing `Backend` is the easy way
+(every part you have not written yet raises `NotImplementedError`), but a plain object
+works too: a missing method counts as *not implemented*, never as a crash or a pass.
+
+The contract is shaped so that three kinds of implementation fit it without contortions:
+
+* a scalar engine (one `Value` per number, like the original microgpt),
+* an array engine (NumPy, PyTorch: whole vectors and matrices at once),
+* a thin adapter around somebody's existing microgpt-style script.
+
+That is why everything that crosses the boundary is plain data: Python floats, ints,
+lists of floats, `random.Random` instances. Array backends may return NumPy arrays where
+a list of floats is asked for; the spec reads results with `float()` and `numpy.asarray`.
+Only the *ops*, *autograd* and *adam* areas see the backend's own number objects
+("nodes"), because those areas are about the engine itself.
+
+The parts, area by area (the spec checks them in this order; a learner builds them in it):
+
+tokenizer  `build_tokenizer(docs)` -> a `Tokenizer`
+ops        `value(x)` -> a node supporting + - * / ** log exp relu, with plain numbers on
+           either side
+autograd   `node.backward()` fills `.grad` of every node the root depends on
+layers     `linear`, `softmax`, `rmsnorm`, `attention`, `mlp`, `gpt` on plain numbers
+loss       `cross_entropy(logits, targets)`, `loss_and_grads(params, config, tokens)`
+adam       `adam(nodes, hyper)` -> an optimizer with `.step(step, num_steps)`
+sampling   `sample_next(logits, temperature, rng)`, `generate(params, config, temperature, rng)`
+training   `init_params(config, rng)`, `train(params, config, sequences, num_steps, ...)`
+
+Version history
+---------------
+1.0  first version.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+CONTRACT_VERSION = "1.0"
+
+#: The spec areas, in the order a learner should build them.
+AREAS: tuple[str, ...] = (
+    "tokenizer",
+    "ops",
+    "autograd",
+    "layers",
+    "loss",
+    "adam",
+    "sampling",
+    "training",
+)
+
+#: Which contract methods each area exercises. A backend that lacks one of them is
+#: reported *not implemented* for that area.
+AREA_METHODS: dict[str, tuple[str, ...]] = {
+    "tokenizer": ("build_tokenizer",),
+    "ops": ("value",),
+    "autograd": ("value",),
+    "layers": ("linear", "softmax", "rmsnorm", "attention", "mlp", "gpt"),
+    "loss": ("cross_entropy", "loss_and_grads"),
+    "adam": ("value", "adam"),
+    "sampling": ("sample_next", "generate"),
+    "training": ("init_params", "train"),
+}
+
+#: Areas whose tests run code of other areas. A bug in `ops` can show up in `loss`
+#: (gradients of the model), but never the other way round. The report uses this to tell
+#: a learner which failure to fix first.
+AREA_DEPENDS_ON: dict[str, tuple[str, ...]] = {
+    "tokenizer": (),
+    "ops": (),
+    "autograd": ("ops",),
+    "layers": (),
+    "loss": ("ops", "autograd", "layers"),
+    "adam": (),
+    "sampling": ("layers",),
+    "training": ("tokenizer", "ops", "autograd", "layers", "loss", "adam"),
+}
+
+Matrix = list[list[float]]
+#: Model parameters: reference name -> matrix of `rows` lists of `cols` floats.
+Params = dict[str, Matrix]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The model's shape. The defaults are the reference microgpt on the names data set."""
+
+    vocab_size: int = 27
+    n_layer: int = 1
+    n_embd: int = 16
+    n_head: int = 4
+    block_size: int = 16
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_layer", "n_embd", "n_head", "block_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"Config.{name} must be a positive int, got {getattr(self, name)!r}")
+        if self.vocab_size < 2:
+            raise ValueError("Config.vocab_size must be at least 2 (one character and BOS)")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"Config.n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    @property
+    def bos(self) -> int:
+        """The BOS token id: the last id, one past the characters."""
+        return self.vocab_size - 1
+
+    def replace(self, **changes: int) -> "Config":
+        return replace(self, **changes)
+
+
+def param_shapes(config: Config) -> dict[str, tuple[int, int]]:
+    """Parameter names and (rows, cols), in the reference order (the order weights are drawn).
+
+    Each matrix has `rows` outputs of `cols` inputs: `linear(x, W)[o] = sum_i W[o][i] * x[i]`.
+    """
+    c = config
+    shapes = {
+        "wte": (c.vocab_size, c.n_embd),
+        "wpe": (c.block_size, c.n_embd),
+        "lm_head": (c.vocab_size, c.n_embd),
+    }
+    for i in range(c.n_layer):
+        shapes[f"layer{i}.attn_wq"] = (c.n_embd, c.n_embd)
+        shapes[f"layer{i}.attn_wk"] = (c.n_embd, c.n_embd)
+        shapes[f"layer{i}.attn_wv"] = (c.n_embd, c.n_embd)
+        shapes[f"layer{i}.attn_wo"] = (c.n_embd, c.n_embd)
+        shapes[f"layer{i}.mlp_fc1"] = (4 * c.n_embd, c.n_embd)
+        shapes[f"layer{i}.mlp_fc2"] = (c.n_embd, 4 * c.n_embd)
+    return shapes
+
+
+def num_params(config: Config) -> int:
+    return sum(rows * cols for rows, cols in param_shapes(config).values())
+
+
+@dataclass(frozen=True)
+class AdamHyper:
+    """Adam's settings. The defaults are the reference's.
+
+    At 0-based step `s` of `num_steps`, for each parameter p with gradient g:
+        lr_t  = lr * (1 - s / num_steps)
+        m     = beta1 * m + (1 - beta1) * g
+        v     = beta2 * v + (1 - beta2) * g**2
+        m_hat = m / (1 - beta1 ** (s + 1))
+        v_hat = v / (1 - beta2 ** (s + 1))
+        p    -= lr_t * m_hat / (sqrt(v_hat) + eps)
+        g     = 0
+    """
+
+    lr: float = 0.01
+    beta1: float = 0.85
+    beta2: float = 0.99
+    eps: float = 1e-8
+
+
+@dataclass
+class TrainResult:
+    """What `train` hands back: enough to continue the run exactly where it stopped.
+
+    `m` and `v` are Adam's moment estimates in the same names and shapes as `params`.
+    `losses[i]` is the loss of step `start_step + i`.
+    """
+
+    params: Params
+    m: Params
+    v: Params
+    losses: list[float] = field(default_factory=list)
+    next_step: int = 0
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """Characters <-> token ids.
+
+    `chars` is the sorted list of the distinct characters of the documents; character
+    `chars[i]` has id `i`; `bos == len(chars)`; `vocab_size == len(chars) + 1`.
+    """
+
+    chars: Sequence[str]
+    bos: int
+    vocab_size: int
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of the characters of `text`. A character not in `chars` raises
+        ValueError or KeyError whose message names that character."""
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The characters of `ids`, joined. BOS ids are not characters and are left out."""
+
+    def sequence(self, doc: str) -> list[int]:
+        """What one document trains on: `[bos] + encode(doc) + [bos]`."""
+
+
+@runtime_checkable
+class Node(Protocol):
+    """One differentiable number of the backend's engine (a scalar `Value`, a 0-d array ...).
+
+    `data` and `grad` must be readable with `float()`; `grad` starts at 0 and may be
+    assigned (the adam area sets it). Operators work with a node or a plain int/float on
+    either side; `**` takes a plain number exponent.
+    """
+
+    data: Any
+    grad: Any
+
+    def log(self) -> "Node": ...
+    def exp(self) -> "Node": ...
+    def relu(self) -> "Node": ...
+    def backward(self) -> None: ...
+
+
+@runtime_checkable
+class Optimizer(Protocol):
+    """Adam over a list of nodes. `m[i]` and `v[i]` belong to node `i` (float-readable)."""
+
+    m: Sequence[Any]
+    v: Sequence[Any]
+
+    def step(self, step: int, num_steps: int) -> None:
+        """Apply one update (the rule in `AdamHyper`) to every node, then zero every grad."""
+
+
+class Backend:
+    """Base class for backends: every part raises NotImplementedError until you write it.
+
+    Set `name`, `version` and `precision` ("float64" or "float32") on your subclass.
+    """
+
+    name: str = "unnamed"
+    version: str = "0"
+    precision: str = "float64"
+
+    # ----------------------------------------------------------------- tokenizer
+    def build_tokenizer(self, docs: Sequence[str]) -> Tokenizer:
+        """A tokenizer over the characters that occur in `docs`."""
+        raise NotImplementedError("tokenizer: build_tokenizer(docs)")
+
+    # ----------------------------------------------------------------- ops / autograd
+    def value(self, data: float) -> Node:
+        """A new leaf node holding `data`, with grad 0."""
+        raise NotImplementedError("ops: value(data)")
+
+    # ----------------------------------------------------------------- layers
+    def linear(self, x: Sequence[float], w: Matrix) -> list[float]:
+        """`y[o] = sum_i w[o][i] * x[i]`."""
+        raise NotImplementedError("layers: linear(x, w)")
+
+    def softmax(self, logits: Sequence[float]) -> list[float]:
+        """`exp(z - max z) / sum exp(z - max z)`: finite for any finite logits."""
+        raise NotImplementedError("layers: softmax(logits)")
+
+    def rmsnorm(self, x: Sequence[float]) -> list[float]:
+        """`x * (mean(x**2) + 1e-5) ** -0.5`."""
+        raise NotImplementedError("layers: rmsnorm(x)")
+
+    def attention(
+        self,
+        q: Sequence[float],
+        keys: Sequence[Sequence[float]],
+        values: Sequence[Sequence[float]],
+        n_head: int,
+    ) -> list[float]:
+        """Multi-head attention of one query over `len(keys)` cached positions.
+
+        Head h uses dims [h*d, (h+1)*d) with d = len(q) // n_head: scores
+        `q_h . k_h[t] / sqrt(d)`, softmax over t, output `sum_t w[t] * v_h[t]`.
+        Returns the heads concatenated (before `attn_wo`).
+        """
+        raise NotImplementedError("layers: attention(q, keys, values, n_head)")
+
+    def mlp(self, x: Sequence[float], fc1: Matrix, fc2: Matrix) -> list[float]:
+        """`linear(relu(linear(x, fc1)), fc2)` (no residual: that is `gpt`'s job)."""
+        raise NotImplementedError("layers: mlp(x, fc1, fc2)")
+
+    def gpt(
+        self,
+        params: Params,
+        config: Config,
+        token: int,
+        pos: int,
+        keys: list[list[Any]],
+        values: list[list[Any]],
+    ) -> list[float]:
+        """The logits for the next token after `token` at position `pos`.
+
+        `keys` and `values` hold one list per layer (the KV cache); this call appends
+        exactly one entry (this position's key / value, in any form the backend likes)
+        to each layer's list and attends over everything cached so far.
+        """
+        raise NotImplementedError("layers: gpt(params, config, token, pos, keys, values)")
+
+    # ----------------------------------------------------------------- loss
+    def cross_entropy(
+        self, logits: Sequence[Sequence[float]], targets: Sequence[int]
+    ) -> tuple[float, list[list[float]]]:
+        """Mean over positions of `-log softmax(logits[t])[targets[t]]`, and its gradient
+        with respect to every logit."""
+        raise NotImplementedError("loss: cross_entropy(logits, targets)")
+
+    def loss_and_grads(
+        self, params: Params, config: Config, tokens: Sequence[int]
+    ) -> tuple[float, Params]:
+        """The training loss of one token sequence and its gradient for every parameter.
+
+        The model reads tokens[t] at position t and is scored on tokens[t+1], for
+        t < n = min(block_size, len(tokens) - 1); the loss is the mean over those n.
+        """
+        raise NotImplementedError("loss: loss_and_grads(params, config, tokens)")
+
+    # ----------------------------------------------------------------- adam
+    def adam(self, params: Sequence[Node], hyper: AdamHyper) -> Optimizer:
+        """An Adam optimizer over `params` (nodes of this backend), moments at 0."""
+        raise NotImplementedError("adam: adam(params, hyper)")
+
+    # ----------------------------------------------------------------- sampling
+    def sample_next(self, logits: Sequence[float], temperature: float, rng: random.Random) -> int:
+        """Draw one token id: `rng.choices(range(V), weights=softmax(logits / temperature))[0]`."""
+        raise NotImplementedError("sampling: sample_next(logits, temperature, rng)")
+
+    def generate(
+        self, params: Params, config: Config, temperature: float, rng: random.Random
+    ) -> list[int]:
+        """One sample: start from BOS with an empty cache, draw with `sample_next` at
+        positions 0, 1, ... < block_size, stop at BOS. Returns the drawn ids without BOS."""
+        raise NotImplementedError("sampling: generate(params, config, temperature, rng)")
+
+    # ----------------------------------------------------------------- training
+    def init_params(self, config: Config, rng: random.Random) -> Params:
+        """Fresh weights: for each matrix of `param_shapes(config)` in order, row by row,
+        `rng.gauss(0, 0.08)` per weight."""
+        raise NotImplementedError("training: init_params(config, rng)")
+
+    def train(
+        self,
+        params: Params,
+        config: Config,
+        sequences: Sequence[Sequence[int]],
+        num_steps: int,
+        *,
+        hyper: AdamHyper = AdamHyper(),
+        start_step: int = 0,
+        stop_step: int | None = None,
+        m: Params | None = None,
+        v: Params | None = None,
+        batch_size: int = 1,
+        on_step: Callable[[int, float], None] | None = None,
+    ) -> TrainResult:
+        """Train from `params` (not modified) with Adam, steps `start_step` to
+        `stop_step` (default `num_steps`) of a `num_steps`-step schedule.
+
+        Step s trains on `sequences[s % len(sequences)]` (token ids, BOS at both ends):
+        `loss_and_grads`, then one Adam update with `lr_t = lr * (1 - s / num_steps)`.
+        `m`, `v` continue a stopped run (None: zeros). `on_step(s, loss)` is called after
+        each step. `batch_size` > 1 (optional) trains step s on sequences
+        s*B .. s*B+B-1 (mod len) with the mean of their losses.
+        """
+        raise NotImplementedError("training: train(params, config, sequences, num_steps, ...)")
+
+
+def zeros_like(params: Params) -> Params:
+    return {name: [[0.0] * len(row) for row in rows] for name, rows in params.items()}
+
+
+def check_params(params: Params, config: Config) -> None:
+    """Raise ValueError, naming the first problem, unless `params` fits `config`."""
+    shapes = param_shapes(config)
+    missing = [n for n in shapes if n not in params]
+    extra = [n for n in params if n not in shapes]
+    if missing or extra:
+        raise ValueError(f"parameter names do not fit the config: missing {missing}, unexpected {extra}")
+    for name, (rows, cols) in shapes.items():
+        got_rows = len(params[name])
+        got_cols = {len(r) for r in params[name]}
+        if got_rows != rows or got_cols != {cols}:
+            raise ValueError(
+                f"parameter {name!r} should be {rows}x{cols}, got {got_rows} rows of {sorted(got_cols)}"
+            )
+        for row in params[name]:
+            if not all(math.isfinite(float(x)) for x in row):
+                raise ValueError(f"parameter {name!r} holds a value that is not finite")
