@@ -171,13 +171,14 @@ class SpecRun:
         _check_one_area_each(spec_items)
         if not config.getoption("backend"):
             raise pytest.UsageError("No backend chosen.\n" + no_backend_message())
-        chosen = _selected_areas(config)
-        if chosen:
-            keep = [i for i in items if not _is_spec_test(i) or area_of(i) in chosen]
-            dropped = [i for i in items if i not in keep]
-            if dropped:
-                config.hook.pytest_deselected(items=dropped)
-                items[:] = keep
+        chosen = _selected_areas(config) or set(ALL_AREAS)
+        if not config.getoption("compare_backend"):
+            chosen.discard("crosscheck")  # it needs a second backend to compare with
+        keep = [i for i in items if not _is_spec_test(i) or area_of(i) in chosen]
+        if len(keep) < len(items):
+            kept = set(map(id, keep))
+            config.hook.pytest_deselected(items=[i for i in items if id(i) not in kept])
+            items[:] = keep
         for item in items:
             if _is_spec_test(item):
                 _wrap_item(item)

@@ -2,7 +2,8 @@
 
 Accepted forms, tried in this order:
 
-* a path to a `.py` file, or to a folder holding one (``--backend=mine.py``);
+* a path to a `.py` file, or to a folder holding one (``--backend=mine.py``), optionally
+  with an attribute (``--backend=mine.py:Backend``);
 * ``package.module:attribute`` (``--backend=my_pkg.impl:Backend``);
 * a name registered in the ``microgpt_spec.backends`` entry point group (``pure``, ``numpy``);
 * an importable module name (``--backend=my_pkg.impl``).
@@ -72,6 +73,9 @@ def find_backend(spec: str) -> LoadedBackend:
     spec = spec.strip()
     if not spec:
         raise BackendLoadError(no_backend_message())
+    path_part, colon, path_attribute = spec.rpartition(":")
+    if colon and path_part.endswith(".py"):  # path/to/file.py:Attribute
+        return _from_module(_import_file(_backend_file(Path(path_part))), path_attribute, spec)
     if _looks_like_path(spec):
         module = _import_file(_backend_file(Path(spec)))
         return _from_module(module, None, spec)

@@ -46,8 +46,12 @@ INIT_STD = 0.08
 
 
 def documents(text: str) -> list[str]:
-    """The documents of a data file: its stripped, non-empty lines, in file order."""
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    """The documents of a data file: its stripped, non-empty lines, in file order.
+
+    Lines end at "\\n", "\\r\\n" or a lone "\\r", as when Python reads a file in text mode.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return [line.strip() for line in lines if line.strip()]
 
 
 def vocabulary(docs: Sequence[str]) -> list[str]:
@@ -339,7 +343,7 @@ def causal_attention_backward(
     dscores = softmax_backward(layer.weights, dweights)  # 0 on the masked future
     dqh = np.einsum("hts,shd->thd", dscores, kh) * scale
     dkh = np.einsum("hts,thd->shd", dscores, qh) * scale
-    return (a.reshape(n_pos, n_embd) for a in (dqh, dkh, dvh))  # type: ignore[return-value]
+    return dqh.reshape(n_pos, n_embd), dkh.reshape(n_pos, n_embd), dvh.reshape(n_pos, n_embd)
 
 
 def _block_backward(

@@ -258,6 +258,7 @@ def test_tokenizer_facts():
     with pytest.raises(KeyError, match="q"):
         oracle.encode("quinn", chars)
     assert oracle.documents("  emma \n\n ava\n") == ["emma", "ava"]
+    assert oracle.documents("emma\r\nava\rzoe") == ["emma", "ava", "zoe"]
 
 
 def test_init_params_draws_gauss_008_in_param_shapes_order_row_by_row():
@@ -377,3 +378,33 @@ def test_generate_draws_once_per_token_and_stops_at_bos_or_block_size(seed):
     assert len(ids) <= config.block_size and config.bos not in ids
     draws = len(ids) if len(ids) == config.block_size else len(ids) + 1  # + the BOS that ended it
     assert rng.getstate() == _after_draws(seed, draws).getstate()
+
+
+# ============================================================================ the original run
+
+
+def test_oracle_reproduces_the_original_run_on_makemore_names():
+    """The numbers measured on the original program (see the reference semantics), whenever a
+    copy of makemore's names.txt is on this machine (it may not be shipped)."""
+    from microgpt_spec import data
+
+    path = data.reference_names_path()
+    if path is None or data.sha256_of(path) != data.REFERENCE_NAMES_SHA256:
+        pytest.skip("makemore's names.txt is not on this machine")
+    docs = oracle.documents(path.read_text(encoding="utf-8"))
+    rng = random.Random(42)
+    rng.shuffle(docs)
+    assert len(docs) == 32033 and docs[:5] == ["yuheng", "diondre", "xavien", "jori", "juanluis"]
+    chars = oracle.vocabulary(docs)
+    config = Config(vocab_size=len(chars) + 1)
+    assert config.vocab_size == 27 and num_params(config) == 4192
+    params = oracle.init_params(config, rng)
+    assert params["wte"][0][:3] == [-0.04273180935726127, 0.07696138795865093, 0.10844210106107166]
+    sequences = [oracle.training_sequence(doc, chars) for doc in docs]
+    trained, _, _, losses = oracle.train(params, config, sequences, 1000)
+    assert losses[0] == pytest.approx(3.3659669475848504, rel=1e-14)
+    assert round(losses[1], 4) == 3.4243
+    assert losses[-1] == pytest.approx(2.6496944697407585, rel=1e-10)
+    samples = ["".join(chars[i] for i in oracle.generate(trained, config, 0.5, rng)) for _ in range(20)]
+    assert samples == ["kamon", "ann", "karai", "jaire", "vialan", "karia", "yeran", "anna", "areli", "kaina",
+                       "konna", "keylen", "liole", "alerin", "earan", "lenne", "kana", "lara", "alela", "anton"]

@@ -29,7 +29,7 @@ from microgpt_spec.spec.contract import Config, Params, TrainResult
 
 from . import layers, sampling, train as training
 from .adam import NodeAdam
-from .model import Batch, cross_entropy_forward_backward
+from .model import sequence_cross_entropy
 from .tensor import Tensor
 from .tokenizer import CharTokenizer
 
@@ -74,11 +74,7 @@ class Backend(ContractBackend):
 
     # ----------------------------------------------------------------- loss
     def cross_entropy(self, logits, targets: Sequence[int]) -> tuple[float, np.ndarray]:
-        logits = np.array(logits, dtype=np.float64)
-        targets = np.asarray(targets, dtype=np.intp)
-        n = len(targets)
-        batch = Batch(np.zeros((1, n), dtype=np.intp), targets.reshape(1, n), 1.0 / n, [n])
-        return cross_entropy_forward_backward(logits, batch)
+        return sequence_cross_entropy(logits, targets)
 
     def loss_and_grads(self, params: Params, config: Config, tokens: Sequence[int]) -> tuple[float, Params]:
         return training.loss_and_grads(params, config, tokens)

@@ -1,26 +1,35 @@
-"""The training pass: forward over whole sequences at once, and its exact hand-derived backward.
+"""The training pass: every position of a batch at once, and its exact hand-derived backward.
 
 The reference feeds one token at a time and lets the key/value cache grow, so position t
-only sees positions 0..t. Here all T positions of B sequences go through every layer in
-one go (arrays of N = B*T rows), and a causal mask (-inf above the diagonal of the T x T
-attention scores) gives each position the same view. Shorter sequences of a batch are
-padded at the end; the padding sits after every real position, so the mask hides it from
-them, and its loss weight is 0, so it sends back no gradient.
+only sees positions 0..t. Here all positions of B sequences go through each layer in one
+go, and a causal mask (-inf where a key comes after the query) gives each position the
+same view.
 
-Shapes: C = n_embd, H = n_head, d = C / H, V = vocab size.
+Layout. Every layer except attention works row by row, so the real positions of the
+batch are *packed*: N rows, sequence after sequence, no padding. Attention needs each
+sequence on its own, so q, k, v are scattered into a padded (B, H, T, d) layout (T = the
+longest sequence), and the result gathered back. The padding sits after every real
+position of its sequence, so the causal mask already hides it. (With one sequence, or
+equal lengths, packed and padded are the same rows and nothing is moved.)
 
-Every layer below has a `*_forward` that returns its output and what its backward needs,
-and a `*_backward` that turns the gradient of its output into the gradient of its input
-(and writes the gradient of its weights into the flat gradient buffer). The derivations
-are in the docstrings. At this size Python's per-call overhead, not arithmetic, is the
-cost, so each layer is written with as few NumPy calls as possible: one matrix product
-for q, k and v together, all heads in one batched product, `out=` into the gradient
-buffer instead of copies.
+Attention scores are kept as (T_key, B, H, T_query): the softmax then reduces over the
+first axis, which NumPy does as fast elementwise operations across whole rows, and sums
+the keys in order 0, 1, 2, ... like the reference's `sum`. The logits are kept as
+(V, N) for the same reason.
+
+Shapes: C = n_embd, H = n_head, d = C / H, V = vocab size, N = real positions.
+
+Each layer has a `*_forward` that returns its output and what its backward needs, and a
+`*_backward` that turns the gradient of its output into the gradient of its input and
+writes its weights' gradient into the flat gradient buffer (`out=`, no copies). The
+derivations are in the docstrings. At this size Python's per-call overhead, not
+arithmetic, is the cost, hence few and large NumPy calls.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate, chain
 from typing import Sequence
 
 import numpy as np
@@ -31,39 +40,49 @@ from .params import FlatParams
 
 @dataclass
 class Batch:
-    """B token sequences cut to at most block_size positions and padded to a common T.
+    """B token sequences, each cut to n_b = min(block_size, len - 1) positions, packed.
 
-    `inputs[b, t]` is read at position t and scored on `targets[b, t]`; `weights[b, t]`
-    is that position's share of the loss: 1 / (B * n_b) for its n_b real positions,
-    0 for padding. So the loss is the mean over sequences of each sequence's mean loss.
+    Row r of the batch is position `positions[r]` of sequence `seq_index[r]`: the model
+    reads `inputs[r]` there and is scored on `targets[r]`, with weight
+    `row_weights[r] = 1 / (B * n_b)`, so the loss is the mean over sequences of each
+    sequence's mean loss.
     """
 
-    inputs: np.ndarray  # (B, T) int
-    targets: np.ndarray  # (B, T) int
-    weights: np.ndarray  # (B*T, 1) float, or a float when every row has the same weight
-    lengths: list[int]  # n_b, the real positions of each sequence
+    inputs: np.ndarray  # (N,) int
+    targets: np.ndarray  # (N,) int
+    positions: np.ndarray  # (N,) int
+    seq_index: np.ndarray  # (N,) int
+    row_weights: np.ndarray  # (N,) float
+    lengths: list[int]  # n_b
+    width: int  # T = max n_b
+
+    @property
+    def num_sequences(self) -> int:
+        return len(self.lengths)
 
     @property
     def num_tokens(self) -> int:
-        return sum(self.lengths)
+        return len(self.inputs)
+
+    @property
+    def is_rectangular(self) -> bool:
+        """True when packed rows are already the padded layout (all n_b equal)."""
+        return self.num_tokens == self.num_sequences * self.width
 
 
 def make_batch(sequences: Sequence[Sequence[int]], block_size: int) -> Batch:
-    """Pack sequences into a `Batch` (n_b = min(block_size, len - 1) positions each)."""
+    """Pack sequences into a `Batch`."""
     lengths = [min(block_size, len(seq) - 1) for seq in sequences]
     if min(lengths) < 1:
         raise ValueError("a training sequence needs at least 2 tokens (BOS, ..., BOS)")
-    if len(sequences) == 1:
-        tokens = np.asarray(sequences[0][: lengths[0] + 1], dtype=np.intp)[None, :]
-        return Batch(tokens[:, :-1], tokens[:, 1:], 1.0 / lengths[0], lengths)
-    width = max(lengths)
-    tokens = np.zeros((len(sequences), width + 1), dtype=np.intp)
-    row_weights = np.zeros((len(sequences), width))
-    share = 1.0 / len(sequences)
-    for b, (seq, n) in enumerate(zip(sequences, lengths)):
-        tokens[b, : n + 1] = seq[: n + 1]
-        row_weights[b, :n] = (1.0 / n) * share
-    return Batch(tokens[:, :-1], tokens[:, 1:], row_weights.reshape(-1, 1), lengths)
+    pairs = list(zip(sequences, lengths))
+    inputs = np.fromiter(chain.from_iterable(seq[:n] for seq, n in pairs), dtype=np.intp)
+    targets = np.fromiter(chain.from_iterable(seq[1 : n + 1] for seq, n in pairs), dtype=np.intp)
+    positions = np.fromiter(chain.from_iterable(map(range, lengths)), dtype=np.intp)
+    seq_index = np.repeat(np.arange(len(lengths)), lengths)
+    share = 1.0 / len(lengths)
+    row_weights = np.repeat([(1.0 / n) * share for n in lengths], lengths)
+    return Batch(inputs, targets, positions, seq_index, row_weights, lengths, max(lengths))
 
 
 class Model:
@@ -71,39 +90,42 @@ class Model:
 
     def __init__(self, params: FlatParams):
         self.params = params
-        config = params.config
-        self.config = config
-        self.identity = np.eye(config.vocab_size)  # rows are one-hot tokens
-        above_diagonal = np.triu(np.ones((config.block_size, config.block_size), dtype=bool), 1)
-        self.causal_mask = np.where(above_diagonal, -np.inf, 0.0)
+        self.config = config = params.config
+        # wte and wpe are neighbours in the flat buffer: one (V + block_size, C) table,
+        # read with a one-hot matrix that has a 1 at the token and one at V + position.
+        rows = config.vocab_size + config.block_size
+        self.embedding = params.data[: rows * config.n_embd].reshape(rows, config.n_embd)
+        self.embedding_grad = params.grad[: rows * config.n_embd].reshape(rows, config.n_embd)
+        self.identity = np.eye(rows)
+        # mask[key, query]: -inf where the key comes after the query.
+        later = np.tril(np.ones((config.block_size, config.block_size), dtype=bool), -1)
+        self.causal_mask = np.where(later, -np.inf, 0.0)
 
     def loss_and_grad(self, batch: Batch) -> float:
         """The batch loss; the gradient of every weight is written into `params.grad`."""
-        logits, caches = self.forward(batch)
-        loss, d_logits = cross_entropy_forward_backward(logits, batch)
-        self.backward(d_logits, batch, caches)
+        logits_t, caches = self.forward(batch)
+        loss, d_logits_t = cross_entropy_forward_backward(logits_t, batch)
+        self.backward(d_logits_t, batch, caches)
         return loss
 
     # ------------------------------------------------------------------ forward
     def forward(self, batch: Batch) -> tuple[np.ndarray, list]:
-        """logits (N, V) for every position of the batch, and the caches for backward."""
-        w = self.params.weights
-        num_rows = batch.inputs.size
-        x0 = (w["wte"][batch.inputs] + w["wpe"][: batch.inputs.shape[1]]).reshape(num_rows, -1)
-        x, embed_cache = rmsnorm_forward(x0)
+        """The logits, transposed (V, N), and the caches for backward."""
+        one_hot = self.identity[batch.inputs] + self.identity[self.config.vocab_size + batch.positions]
+        x, embed_cache = rmsnorm_forward(one_hot @ self.embedding)
         layer_caches = []
         for layer in range(self.config.n_layer):
-            x, cache = self.block_forward(x, layer, batch.inputs.shape)
+            x, cache = self.block_forward(x, layer, batch)
             layer_caches.append(cache)
-        logits = x @ w["lm_head"].T
-        return logits, [embed_cache, layer_caches, x]
+        logits_t = self.params.weights["lm_head"] @ x.T
+        return logits_t, [one_hot, embed_cache, layer_caches, x]
 
-    def block_forward(self, x: np.ndarray, layer: int, shape: tuple[int, int]) -> tuple[np.ndarray, tuple]:
+    def block_forward(self, x: np.ndarray, layer: int, batch: Batch) -> tuple[np.ndarray, tuple]:
         """x + attention(rmsnorm(x)), then that + mlp(rmsnorm(that))."""
         w, p = self.params.weights, f"layer{layer}."
         h1, norm1 = rmsnorm_forward(x)
         attn_out, attn_cache = attention_forward(
-            h1, self.params.qkv(layer), w[p + "attn_wo"], self.causal_mask, shape, self.config.n_head
+            h1, self.params.qkv(layer), w[p + "attn_wo"], self.causal_mask, batch, self.config.n_head
         )
         x = x + attn_out
         h2, norm2 = rmsnorm_forward(x)
@@ -111,42 +133,27 @@ class Model:
         return x + mlp_out, (norm1, attn_cache, norm2, mlp_cache)
 
     # ------------------------------------------------------------------ backward
-    def backward(self, d_logits: np.ndarray, batch: Batch, caches: list) -> None:
+    def backward(self, d_logits_t: np.ndarray, batch: Batch, caches: list) -> None:
         """Fill `params.grad` from the gradient of the loss with respect to the logits."""
         w, g = self.params.weights, self.params.grads
-        embed_cache, layer_caches, x_final = caches
-        np.matmul(d_logits.T, x_final, out=g["lm_head"])
-        dx = d_logits @ w["lm_head"]
+        one_hot, embed_cache, layer_caches, x_final = caches
+        np.matmul(d_logits_t, x_final, out=g["lm_head"])
+        dx = d_logits_t.T @ w["lm_head"]
         for layer in reversed(range(self.config.n_layer)):
-            dx = self.block_backward(dx, layer, batch.inputs.shape, layer_caches[layer])
-        dx0 = rmsnorm_backward(dx, embed_cache)
-        self.embedding_backward(dx0, batch)
+            dx = self.block_backward(dx, layer, batch, layer_caches[layer])
+        # x0 = one_hot @ [wte; wpe], so d[wte; wpe] = one_hot^T @ d x0: every row of the
+        # table gets the gradient of the positions that read it, 0 if none did.
+        np.matmul(one_hot.T, rmsnorm_backward(dx, embed_cache), out=self.embedding_grad)
 
-    def block_backward(self, dx: np.ndarray, layer: int, shape: tuple[int, int], cache: tuple) -> np.ndarray:
+    def block_backward(self, dx: np.ndarray, layer: int, batch: Batch, cache: tuple) -> np.ndarray:
         """Through the MLP half, then the attention half; each residual adds its own path."""
         w, g, p = self.params.weights, self.params.grads, f"layer{layer}."
         norm1, attn_cache, norm2, mlp_cache = cache
         dh2 = mlp_backward(dx, w[p + "mlp_fc1"], w[p + "mlp_fc2"], g[p + "mlp_fc1"], g[p + "mlp_fc2"], mlp_cache)
         dx = dx + rmsnorm_backward(dh2, norm2)
         qkv, grad_qkv = self.params.qkv(layer), self.params.qkv(layer, self.params.grad)
-        dh1 = attention_backward(dx, qkv, w[p + "attn_wo"], grad_qkv, g[p + "attn_wo"], shape, attn_cache)
+        dh1 = attention_backward(dx, qkv, w[p + "attn_wo"], grad_qkv, g[p + "attn_wo"], batch, attn_cache)
         return dx + rmsnorm_backward(dh1, norm1)
-
-    def embedding_backward(self, dx0: np.ndarray, batch: Batch) -> None:
-        """x0[b, t] = wte[token] + wpe[t]: each row's gradient goes to its token's row of
-        wte and to its position's row of wpe (summed over the batch); rows that no
-        position used get 0.
-
-        The wte part is one product with the one-hot matrix of the input tokens:
-        d wte = onehot(inputs)^T @ dx0.
-        """
-        g = self.params.grads
-        one_hot = self.identity[batch.inputs.ravel()]
-        np.matmul(one_hot.T, dx0, out=g["wte"])
-        batch_size, width = batch.inputs.shape
-        per_position = dx0 if batch_size == 1 else dx0.reshape(batch_size, width, -1).sum(axis=0)
-        g["wpe"][:width] = per_position
-        g["wpe"][width:] = 0.0
 
 
 # ---------------------------------------------------------------------- rmsnorm
@@ -167,33 +174,57 @@ def rmsnorm_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- attention
-def attention_forward(
-    h: np.ndarray,
-    qkv_weight: np.ndarray,
-    wo: np.ndarray,
-    causal_mask: np.ndarray,
-    shape: tuple[int, int],
-    n_head: int,
-) -> tuple[np.ndarray, tuple]:
-    """Causal multi-head self-attention over the rows of h, then attn_wo.
+def to_padded(rows: np.ndarray, batch: Batch) -> np.ndarray:
+    """Packed (N, F) rows -> (B, T, F), zeros in the padding."""
+    if batch.is_rectangular:
+        return rows.reshape(batch.num_sequences, batch.width, -1)
+    padded = np.zeros((batch.num_sequences, batch.width, rows.shape[1]))
+    padded[batch.seq_index, batch.positions] = rows
+    return padded
 
-        q, k, v = h @ Wq^T, h @ Wk^T, h @ Wv^T        (one product with the stacked (3C, C))
-        A[b,h]  = softmax(q k^T / sqrt(d) + mask)      (B, H, T, T)
+
+def to_packed(padded: np.ndarray, batch: Batch) -> np.ndarray:
+    """(B, T, F) -> the packed (N, F) rows (the padding is dropped)."""
+    if batch.is_rectangular:
+        return padded.reshape(batch.num_tokens, -1)
+    return padded[batch.seq_index, batch.positions]
+
+
+def split_heads(rows: np.ndarray, batch: Batch, parts: int, n_head: int) -> np.ndarray:
+    """Packed (N, parts*C) rows -> (parts, B, H, T, d) views of a padded array."""
+    padded = to_padded(rows, batch)
+    head_dim = rows.shape[1] // (parts * n_head)
+    return padded.reshape(batch.num_sequences, batch.width, parts, n_head, head_dim).transpose(2, 0, 3, 1, 4)
+
+
+def merge_heads(heads: np.ndarray, batch: Batch) -> np.ndarray:
+    """(B, H, T, d) -> packed (N, H*d) rows."""
+    per_position = heads.transpose(0, 2, 1, 3)  # (B, T, H, d)
+    return to_packed(per_position.reshape(*per_position.shape[:2], -1), batch)
+
+
+def attention_forward(
+    h: np.ndarray, qkv_weight: np.ndarray, wo: np.ndarray, causal_mask: np.ndarray, batch: Batch, n_head: int
+) -> tuple[np.ndarray, tuple]:
+    """Causal multi-head self-attention over each sequence's rows, then attn_wo.
+
+        q, k, v = h @ Wq^T, h @ Wk^T, h @ Wv^T         (one product with the stacked (3C, C))
+        A[b,h]  = softmax over keys of (q k^T / sqrt(d) + mask)
         out     = concat_heads(A @ v) @ Wo^T
+    A is stored as (T_key, B, H, T_query); `attn` below is its (B, H, T_query, T_key) view.
     """
-    batch_size, width = shape
-    num_rows, channels = h.shape
-    head_dim = channels // n_head
-    qkv = (h @ qkv_weight.T).reshape(batch_size, width, 3, n_head, head_dim).transpose(2, 0, 3, 1, 4)
-    q, k, v = qkv  # each (B, H, T, d)
-    scores = q @ k.swapaxes(-1, -2)
+    q, k, v = split_heads(h @ qkv_weight.T, batch, 3, n_head)
+    width, head_dim = batch.width, q.shape[-1]
+    scores = np.empty((width, batch.num_sequences, n_head, width))
+    attn = scores.transpose(1, 2, 3, 0)
+    np.matmul(q, k.swapaxes(-1, -2), out=attn)
     scores *= 1.0 / head_dim**0.5
-    scores += causal_mask[:width, :width]
-    scores -= scores.max(axis=-1, keepdims=True)
-    attn = np.exp(scores, out=scores)
-    attn *= 1.0 / attn.sum(axis=-1, keepdims=True)
-    heads = (attn @ v).transpose(0, 2, 1, 3).reshape(num_rows, channels)
-    return heads @ wo.T, (h, qkv, attn, heads)
+    scores += causal_mask[:width, None, None, :width]
+    scores -= scores.max(axis=0)
+    np.exp(scores, out=scores)
+    scores *= 1.0 / scores.sum(axis=0)
+    heads = merge_heads(attn @ v, batch)
+    return heads @ wo.T, (h, (q, k, v), scores, heads)
 
 
 def attention_backward(
@@ -202,34 +233,35 @@ def attention_backward(
     wo: np.ndarray,
     grad_qkv: np.ndarray,
     grad_wo: np.ndarray,
-    shape: tuple[int, int],
+    batch: Batch,
     cache: tuple,
 ) -> np.ndarray:
     """Gradient through attention; writes d Wqkv and d Wo, returns d h.
 
         d heads = dy @ Wo                     d Wo = dy^T @ heads
         dA      = d out @ v^T                 dv   = A^T @ d out
-        dS      = A * (dA - rowsum(dA * A)) / sqrt(d)      (softmax backward; 0 where masked)
+        dS      = A * (dA - sum_keys(dA * A)) / sqrt(d)      (softmax backward; 0 where masked)
         dq      = dS @ k                      dk   = dS^T @ q
         d h     = [dq dk dv] @ Wqkv           d Wqkv = [dq dk dv]^T @ h
     """
-    h, (q, k, v), attn, heads = cache
-    batch_size, width = shape
-    num_rows, channels = h.shape
+    h, (q, k, v), attn_kq, heads = cache
     n_head, head_dim = q.shape[1], q.shape[3]
+    attn = attn_kq.transpose(1, 2, 3, 0)
     np.matmul(dy.T, heads, out=grad_wo)
-    d_out = (dy @ wo).reshape(batch_size, width, n_head, head_dim).transpose(0, 2, 1, 3)
-    # dq, dk, dv are written straight into their places in one (N, 3C) array.
-    d_qkv_rows = np.empty((batch_size, width, 3, n_head, head_dim))
-    d_q, d_k, d_v = d_qkv_rows.transpose(2, 0, 3, 1, 4)
+    (d_out,) = split_heads(dy @ wo, batch, 1, n_head)
+    # dq, dk, dv go straight into their places in one padded (B, T, 3C) array.
+    d_qkv_padded = np.empty((batch.num_sequences, batch.width, 3, n_head, head_dim))
+    d_q, d_k, d_v = d_qkv_padded.transpose(2, 0, 3, 1, 4)
     np.matmul(attn.swapaxes(-1, -2), d_out, out=d_v)
-    d_scores = d_out @ v.swapaxes(-1, -2)
-    d_scores -= (d_scores * attn).sum(axis=-1, keepdims=True)
-    d_scores *= attn
-    d_scores *= 1.0 / head_dim**0.5
+    d_scores_kq = np.empty_like(attn_kq)
+    d_scores = d_scores_kq.transpose(1, 2, 3, 0)
+    np.matmul(d_out, v.swapaxes(-1, -2), out=d_scores)
+    d_scores_kq -= (d_scores_kq * attn_kq).sum(axis=0)
+    d_scores_kq *= attn_kq
+    d_scores_kq *= 1.0 / head_dim**0.5
     np.matmul(d_scores, k, out=d_q)
     np.matmul(d_scores.swapaxes(-1, -2), q, out=d_k)
-    d_qkv = d_qkv_rows.reshape(num_rows, 3 * channels)
+    d_qkv = to_packed(d_qkv_padded.reshape(batch.num_sequences, batch.width, -1), batch)
     np.matmul(d_qkv.T, h, out=grad_qkv)
     return d_qkv @ qkv_weight
 
@@ -256,26 +288,41 @@ def mlp_backward(
 
 
 # ---------------------------------------------------------------------- loss
-def cross_entropy_forward_backward(logits: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+def cross_entropy_forward_backward(logits_t: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
     """Loss = sum over rows of weight * -log softmax(logits)[target], and d loss / d logits.
 
-    With p = softmax(z): d(-log p_y)/dz = p - onehot(y), so d logits = weight * (p - onehot).
-    The loss is summed like the reference: each sequence's losses in order, times 1/n,
-    then the mean over the batch.
+    `logits_t` is (V, N): one column per position. With p = softmax(z):
+    d(-log p_y)/dz = p - onehot(y), so d logits = weight * (p - onehot); it is computed in
+    place of `logits_t` and returned.
     """
-    probs = logits - logits.max(axis=1, keepdims=True)
+    probs = logits_t
+    probs -= probs.max(axis=0)
     np.exp(probs, out=probs)
-    probs *= 1.0 / probs.sum(axis=1, keepdims=True)
-    rows = np.arange(probs.shape[0])
-    targets = batch.targets.ravel()
-    losses = -np.log(probs[rows, targets])
-    probs[rows, targets] -= 1.0
-    probs *= batch.weights
-    return _mean_of_means(losses, batch), probs
+    probs *= 1.0 / probs.sum(axis=0)
+    rows = np.arange(batch.num_tokens)
+    losses = -np.log(probs[batch.targets, rows])
+    probs[batch.targets, rows] -= 1.0
+    probs *= batch.row_weights
+    return mean_of_means(losses.tolist(), batch.lengths), probs
 
 
-def _mean_of_means(losses: np.ndarray, batch: Batch) -> float:
-    """mean over sequences of (1/n_b) * (sum of its n_b position losses, left to right)."""
-    per_row = losses.reshape(batch.inputs.shape).tolist()
-    means = [(1.0 / n) * sum(row[:n]) for row, n in zip(per_row, batch.lengths)]
+def mean_of_means(losses: list[float], lengths: list[int]) -> float:
+    """The mean over sequences of (1/n_b) * (its n_b losses summed left to right), the
+    way the reference adds up one sequence's loss."""
+    ends = list(accumulate(lengths))
+    means = [(1.0 / n) * sum(losses[end - n : end]) for n, end in zip(lengths, ends)]
     return means[0] if len(means) == 1 else sum(means) / len(means)
+
+
+def sequence_cross_entropy(logits: np.ndarray, targets: Sequence[int]) -> tuple[float, np.ndarray]:
+    """The contract's `cross_entropy`: mean over the n rows of `logits` (n, V) of
+    -log softmax(row)[target], and its (n, V) gradient."""
+    logits_t = np.array(logits, dtype=np.float64).T.copy()
+    targets = np.asarray(targets, dtype=np.intp)
+    n = len(targets)
+    if logits_t.shape[1] != n or n == 0:
+        raise ValueError(f"need one target per row of logits, got {logits_t.shape[1]} rows and {n} targets")
+    zeros = np.zeros(n, dtype=np.intp)
+    batch = Batch(zeros, targets, np.arange(n), zeros, np.full(n, 1.0 / n), [n], n)
+    loss, d_logits_t = cross_entropy_forward_backward(logits_t, batch)
+    return loss, d_logits_t.T

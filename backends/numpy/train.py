@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult
 
 from .adam import FlatAdam
+from .memory import keep_freed_memory
 from .model import Model, make_batch
 from .params import FlatParams, flatten
 
@@ -41,6 +42,7 @@ def train(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     stop_step = num_steps if stop_step is None else stop_step
+    keep_freed_memory()  # a step's temporaries are then reused, not page-faulted in again
     flat = FlatParams.from_params(params, config)
     optimizer = FlatAdam(
         flat,

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from microgpt_spec.spec.contract import Config
 
-from .engine import Value
+from .engine import Value, cyclic_gc_paused
 from .model import Weights, empty_cache, gpt, softmax
 
 
@@ -27,10 +27,11 @@ def generate(weights: Weights, config: Config, temperature: float, rng: random.R
     keys, values = empty_cache(config)
     token = config.bos
     drawn: list[int] = []
-    for pos in range(config.block_size):
-        logits = gpt(weights, config, token, pos, keys, values)
-        token = sample_next(logits, temperature, rng)
-        if token == config.bos:
-            break
-        drawn.append(token)
+    with cyclic_gc_paused():  # speed only: see engine.cyclic_gc_paused
+        for pos in range(config.block_size):
+            logits = gpt(weights, config, token, pos, keys, values)
+            token = sample_next(logits, temperature, rng)
+            if token == config.bos:
+                break
+            drawn.append(token)
     return drawn

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult, param_shapes
 
-from .engine import Value
+from .engine import Value, cyclic_gc_paused
 from .model import Weights, mean, sequence_loss
 
 INIT_STD = 0.08
@@ -130,10 +130,11 @@ def train_step(
     num_steps: int,
 ) -> float:
     """Forward, backward, one Adam update. Returns the loss before the update."""
-    loss = batch_loss(weights, config, batch)
-    loss.backward()
-    optimizer.step(step, num_steps)
-    return loss.data
+    with cyclic_gc_paused():
+        loss = batch_loss(weights, config, batch)
+        loss.backward()
+        optimizer.step(step, num_steps)
+        return loss.data
 
 
 # --------------------------------------------------------------------- the loop
