@@ -34,13 +34,23 @@ def learning_rate(hyper: AdamHyper, step: int, num_steps: int) -> float:
 
 
 def adam_update(
-    p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, hyper: AdamHyper, step: int, num_steps: int
+    p: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    hyper: AdamHyper,
+    step: int,
+    num_steps: int,
+    buffers: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
-    """One Adam step on float64 arrays, in place on p, m and v (g is only read)."""
+    """One Adam step on float64 arrays, in place on p, m and v (g is only read).
+
+    `buffers`: two scratch arrays shaped like p (made here if not given).
+    """
     b1, b2 = hyper.beta1, hyper.beta2
     # Explicit out= buffers: they keep 0-d arrays arrays (a bare ufunc would hand back a
     # NumPy scalar) and spare allocations in the training loop.
-    scratch, m_hat = np.empty_like(m), np.empty_like(m)
+    scratch, m_hat = buffers if buffers is not None else (np.empty_like(m), np.empty_like(m))
     np.multiply(g, 1 - b1, out=scratch)
     m *= b1
     m += scratch
@@ -65,10 +75,12 @@ class FlatAdam:
         self.hyper = hyper
         self.m = np.zeros(params.size) if m is None else np.array(m, dtype=np.float64)
         self.v = np.zeros(params.size) if v is None else np.array(v, dtype=np.float64)
+        self.buffers = (np.empty(params.size), np.empty(params.size))
 
     def step(self, step: int, num_steps: int) -> None:
         """Update every weight from its gradient, then zero the gradients."""
-        adam_update(self.params.data, self.params.grad, self.m, self.v, self.hyper, step, num_steps)
+        p = self.params
+        adam_update(p.data, p.grad, self.m, self.v, self.hyper, step, num_steps, self.buffers)
         self.params.grad.fill(0.0)
 
 

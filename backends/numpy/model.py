@@ -38,6 +38,14 @@ from .layers import RMS_EPS
 from .params import FlatParams
 
 
+def _einsum_row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, b)
+
+
+#: Row-wise dot products, (N, C) x (N, C) -> (N,): one call (np.vecdot, NumPy >= 2.0).
+row_dot = getattr(np, "vecdot", _einsum_row_dot)
+
+
 @dataclass
 class Batch:
     """B token sequences, each cut to n_b = min(block_size, len - 1) positions, packed.
@@ -75,6 +83,10 @@ def make_batch(sequences: Sequence[Sequence[int]], block_size: int) -> Batch:
     lengths = [min(block_size, len(seq) - 1) for seq in sequences]
     if min(lengths) < 1:
         raise ValueError("a training sequence needs at least 2 tokens (BOS, ..., BOS)")
+    if len(sequences) == 1:  # the reference's step: one sequence, nothing to pack
+        n = lengths[0]
+        tokens = np.array(sequences[0][: n + 1], dtype=np.intp)
+        return Batch(tokens[:-1], tokens[1:], np.arange(n), np.zeros(n, np.intp), np.full(n, 1.0 / n), lengths, n)
     pairs = list(zip(sequences, lengths))
     inputs = np.fromiter(chain.from_iterable(seq[:n] for seq, n in pairs), dtype=np.intp)
     targets = np.fromiter(chain.from_iterable(seq[1 : n + 1] for seq, n in pairs), dtype=np.intp)
@@ -94,6 +106,7 @@ class Model:
         # wte and wpe are neighbours in the flat buffer: one (V + block_size, C) table,
         # read with a one-hot matrix that has a 1 at the token and one at V + position.
         rows = config.vocab_size + config.block_size
+        assert params.offset_of["wpe"] == config.vocab_size * config.n_embd, "wpe must follow wte"
         self.embedding = params.data[: rows * config.n_embd].reshape(rows, config.n_embd)
         self.embedding_grad = params.grad[: rows * config.n_embd].reshape(rows, config.n_embd)
         self.identity = np.eye(rows)
@@ -159,7 +172,7 @@ class Model:
 # ---------------------------------------------------------------------- rmsnorm
 def rmsnorm_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
     """y = x * s with s = (mean(x**2) + eps) ** -0.5 per row."""
-    scale = ((np.vecdot(x, x) * (1.0 / x.shape[1]) + RMS_EPS) ** -0.5)[:, None]
+    scale = ((row_dot(x, x) * (1.0 / x.shape[1]) + RMS_EPS) ** -0.5)[:, None]
     return x * scale, (x, scale)
 
 
@@ -169,7 +182,7 @@ def rmsnorm_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     because y_j = x_j * s and ds/dx_i = -0.5 * (ms + eps) ** -1.5 * 2 x_i / C = -s**3 x_i / C.
     """
     x, scale = cache
-    dot = np.vecdot(dy, x)[:, None]
+    dot = row_dot(dy, x)[:, None]
     return scale * dy - x * (scale**3 * ((1.0 / x.shape[1]) * dot))
 
 

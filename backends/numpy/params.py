@@ -32,6 +32,7 @@ class FlatParams:
             raise ValueError(f"expected {self.size} values, got shape {self.data.shape}")
         self.grad = np.zeros(self.size)
         self.offsets = _offsets(self.shapes)
+        self.offset_of = dict(zip(self.shapes, self.offsets))
         self.weights = self._views(self.data)
         self.grads = self._views(self.grad)
 
@@ -43,7 +44,7 @@ class FlatParams:
     def _views(self, buffer: np.ndarray) -> dict[str, np.ndarray]:
         return {
             name: buffer[start : start + rows * cols].reshape(rows, cols)
-            for name, (start, (rows, cols)) in zip(self.shapes, zip(self.offsets, self.shapes.values()))
+            for (name, (rows, cols)), start in zip(self.shapes.items(), self.offsets)
         }
 
     def qkv(self, layer: int, buffer: np.ndarray | None = None) -> np.ndarray:
@@ -51,7 +52,7 @@ class FlatParams:
         (default: the weights)."""
         buffer = self.data if buffer is None else buffer
         c = self.config.n_embd
-        start = self.offsets[list(self.shapes).index(f"layer{layer}.attn_wq")]
+        start = self.offset_of[f"layer{layer}.attn_wq"]
         return buffer[start : start + 3 * c * c].reshape(3 * c, c)
 
     def to_params(self, buffer: np.ndarray | None = None) -> Params:

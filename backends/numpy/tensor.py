@@ -42,15 +42,14 @@ class Tensor:
     def __init__(self, data, children: tuple["Tensor", ...] = (), local_grads: tuple = ()):
         # Own a float64 copy: a leaf must never alias an array its caller still holds.
         self.data = np.array(data, dtype=np.float64)
-        self.grad = np.zeros_like(self.data)
+        self.grad = np.zeros(self.data.shape)
         self._children = children
         self._local_grads = local_grads
 
     # ------------------------------------------------------------------ primitives
     def __add__(self, other: Operand) -> "Tensor":
         other = _as_tensor(other)
-        one = np.ones_like(np.broadcast_arrays(self.data, other.data)[0])
-        return Tensor(self.data + other.data, (self, other), (one, one))
+        return Tensor(self.data + other.data, (self, other), (1.0, 1.0))
 
     def __mul__(self, other: Operand) -> "Tensor":
         other = _as_tensor(other)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult
 
 from .adam import FlatAdam

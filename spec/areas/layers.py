@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from microgpt_spec.spec import oracle
@@ -51,9 +51,10 @@ def _backend_call(fn, *, call: str, rule: str, repro: str, inputs=None):
     try:
         return fn()
     except ArithmeticError as error:
-        expect(False, f"{AREA}: {call} raised {type(error).__name__} instead of returning finite numbers.",
-               call=call, inputs=inputs, got=f"{type(error).__name__}: {error}",
-               expected="finite numbers", rule=rule, repro=repro)
+        kind, failure = type(error).__name__, f"{type(error).__name__}: {error}"
+    # Outside the except block, so the report is not chained to the backend's traceback.
+    expect(False, f"{AREA}: {call} raised {kind} instead of returning finite numbers.",
+           call=call, inputs=inputs, got=failure, expected="finite numbers", rule=rule, repro=repro)
 
 
 def _expect_finite(got, *, call: str, rule: str, repro: str, inputs=None) -> None:
@@ -172,7 +173,7 @@ def test_softmax_is_exp_over_sum(backend, z):
                  rule=SOFTMAX_RULE, inputs={"z": z}, repro=f"print(backend.softmax({z!r}))")
 
 
-@given(z=vectors(st.integers(1, 10), reals(-50.0, 50.0)))
+@given(z=vectors(st.integers(1, 10), reals(-20.0, 20.0)))
 @settings(max_examples=examples(30))
 def test_softmax_is_a_probability_distribution(backend, z):
     got = to_array(_softmax(backend, z))
@@ -203,9 +204,10 @@ def test_softmax_ignores_a_constant_added_to_every_logit(backend, z, shift):
 def test_softmax_keeps_the_order_of_the_logits(backend, z):
     got = to_array(_softmax(backend, z))
     # Pairs whose logits differ clearly: their probabilities must be strictly ordered the
-    # same way (exp is increasing). Nearly equal logits are left out: rounding may tie them.
+    # same way (exp is increasing). Nearly equal logits are left out: rounding (float32 above
+    # all) may tie them.
     broken = [(i, j) for i in range(len(z)) for j in range(len(z))
-              if z[j] - z[i] > 1e-6 and not got[i] < got[j]]
+              if z[j] - z[i] > 1e-3 and not got[i] < got[j]]
     expect(not broken, f"{AREA}: softmax does not keep the order of the logits.",
            call="backend.softmax(z)", inputs={"z": z}, got=got.tolist(),
            expected=f"p[i] < p[j] whenever z[i] < z[j]; broken for (i, j) = {broken[:3]}",
@@ -267,8 +269,8 @@ def test_rmsnorm_of_zeros_is_zeros(backend, size):
     x = [0.0] * size
     repro = f"print(backend.rmsnorm({x!r}))"
     got = _rmsnorm(backend, x)
-    rule = RMSNORM_RULE + ": mean(0**2) + 1e-5 = 1e-5, so the zeros are multiplied by a finite 316.2 " \
-                          "and stay zeros; without eps it is 0/0 = nan"
+    rule = (RMSNORM_RULE + ": mean(0**2) + 1e-5 = 1e-5, so the zeros are multiplied by a finite 316.2 "
+            "and stay zeros; without eps it is 0/0 = nan")
     _expect_finite(got, call="backend.rmsnorm(x)", inputs={"x": x}, rule=rule, repro=repro)
     expect_close(got, x, area=AREA, call="backend.rmsnorm(x)", inputs={"x": x}, rule=rule, repro=repro)
 
@@ -285,7 +287,7 @@ def test_rmsnorm_eps_goes_inside_the_square_root(backend):
     no_eps = (x_arr / rms).tolist()
     expect_close(_rmsnorm(backend, x), _rmsnorm_expected(x), area=AREA, call="backend.rmsnorm(x)",
                  inputs={"x": x},
-                 rule=RMSNORM_RULE + f". For this tiny x, mean(x**2) = {rms**2:.3g} is comparable to eps, so "
+                 rule=RMSNORM_RULE + f". For this tiny x, mean(x**2) = {rms**2:.3g} is small next to eps, so "
                       f"where eps goes matters: eps outside the root gives {[round(v, 4) for v in outside]}, "
                       f"no eps gives {[round(v, 4) for v in no_eps]}",
                  repro=f"print(backend.rmsnorm({x!r}))")
@@ -511,6 +513,7 @@ def test_gpt_matches_the_oracle_position_by_position(backend, case):
 
 
 @given(case=gpt_case(st.just(Config()), scales=(0.08, 0.3)))
+@example(case=(Config(), 42, 0.08, [26, 9, 4, 13, 13, 8, 5, 4, 17, 26, 0, 1, 2, 3, 24, 25]))  # a full block
 @settings(max_examples=examples(3))
 def test_gpt_matches_the_oracle_with_the_default_config(backend, case):
     _check_gpt_against_oracle(backend, *case)

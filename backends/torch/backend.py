@@ -1,0 +1,279 @@
+"""The contract's methods on torch: plain data in, tensors inside, plain data out.
+
+Every method turns the contract's floats and lists into tensors of the backend's dtype
+on its device, runs torch, and hands back Python floats and lists. Gradients come from
+`backward()` on a torch loss, never from a formula written here.
+
+Options:
+
+* precision: float64 (`TorchBackend`, registered as `torch`) or float32
+  (`Float32Backend`, or `TorchBackend(dtype="float32")`). The backend declares what it
+  computes in, so the spec holds it to that precision's tolerances.
+* device: "cpu" (the default), "cuda", or "auto" (cuda where there is one, else cpu),
+  from the `device=` argument or, for the registered names, the environment variable
+  MICROGPT_SPEC_TORCH_DEVICE. Asking for cuda on a machine without it is an error, not a
+  silent fallback: a run should say what it ran on.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from microgpt_spec.backends.pure.tokenizer import CharTokenizer
+from microgpt_spec.spec import contract
+from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult, param_shapes
+
+from . import model as gpt_model
+from .model import MicroGPT, to_lists
+from .node import Scalar
+from .optim import ScheduledAdam
+
+#: The environment variable that picks the device of the registered backends.
+DEVICE_ENV = "MICROGPT_SPEC_TORCH_DEVICE"
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+INIT_STD = 0.08
+
+
+def resolve_device(choice: str | None) -> torch.device:
+    """"cpu", "cuda", "cuda:1", or "auto" (cuda if torch sees one, else cpu)."""
+    choice = (choice or os.environ.get(DEVICE_ENV) or "cpu").strip().lower()
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(choice)
+    except RuntimeError:
+        raise ValueError(f"unknown torch device {choice!r}: use cpu, cuda or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"torch device {choice!r} was asked for, but torch sees no CUDA device here; "
+                         f"use cpu, or auto to take cuda only where there is one")
+    return device
+
+
+class TorchBackend(contract.Backend):
+    """microgpt on PyTorch: nn.Module, torch.autograd, torch.optim.Adam. float64 by default."""
+
+    name = "torch"
+    precision = "float64"
+    #: What the tensors are made of. Normally the same as `precision`, the declaration;
+    #: kept apart so a test can make a backend that computes in one and claims the other.
+    compute_dtype = "float64"
+
+    def __init__(self, dtype: str | None = None, device: str | None = None) -> None:
+        if dtype is not None:  # an explicit choice is also what the backend declares
+            if dtype not in DTYPES:
+                raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+            self.compute_dtype = self.precision = dtype
+        self.dtype = DTYPES[self.compute_dtype]
+        self.device = resolve_device(device)
+        self.version = f"1.0 (torch {torch.__version__}, {self.compute_dtype} on {self.device})"
+
+    # ----------------------------------------------------------------- conversions
+    def tensor(self, data: Any) -> torch.Tensor:
+        """Plain numbers (a float, a list, nested lists) as a tensor of this backend."""
+        if isinstance(data, torch.Tensor):
+            return data.detach().to(dtype=self.dtype, device=self.device)
+        return torch.tensor(data, dtype=self.dtype, device=self.device)
+
+    def model(self, params: Params, config: Config) -> MicroGPT:
+        return gpt_model.build(params, config, self.dtype, self.device)
+
+    # ----------------------------------------------------------------- tokenizer
+    def build_tokenizer(self, docs: Sequence[str]) -> CharTokenizer:
+        # Characters and ids are plain Python: nothing for torch to do, so the
+        # reference's tokenizer is used as it is.
+        return CharTokenizer(docs)
+
+    # ----------------------------------------------------------------- ops / autograd
+    def value(self, data: float) -> Scalar:
+        return Scalar.leaf(data, self.dtype, self.device)
+
+    # ----------------------------------------------------------------- layers
+    @torch.no_grad()
+    def linear(self, x: Sequence[float], w: contract.Matrix) -> list[float]:
+        return to_lists(F.linear(self.tensor(x), self.tensor(w)))
+
+    @torch.no_grad()
+    def softmax(self, logits: Sequence[float]) -> list[float]:
+        return to_lists(torch.softmax(self.tensor(logits), dim=-1))
+
+    @torch.no_grad()
+    def rmsnorm(self, x: Sequence[float]) -> list[float]:
+        return to_lists(gpt_model.rmsnorm(self.tensor(x)))
+
+    @torch.no_grad()
+    def attention(
+        self,
+        q: Sequence[float],
+        keys: Sequence[Sequence[float]],
+        values: Sequence[Sequence[float]],
+        n_head: int,
+    ) -> list[float]:
+        query = self.tensor(q).unsqueeze(0)  # (1, C): one query over T cached positions
+        out = gpt_model.attention(query, self.tensor(keys), self.tensor(values), n_head, causal=False)
+        return to_lists(out.squeeze(0))
+
+    @torch.no_grad()
+    def mlp(self, x: Sequence[float], fc1: contract.Matrix, fc2: contract.Matrix) -> list[float]:
+        return to_lists(F.linear(F.relu(F.linear(self.tensor(x), self.tensor(fc1))), self.tensor(fc2)))
+
+    @torch.no_grad()
+    def gpt(
+        self,
+        params: Params,
+        config: Config,
+        token: int,
+        pos: int,
+        keys: list[list[Any]],
+        values: list[list[Any]],
+    ) -> list[float]:
+        # The cache holds this backend's own key and value tensors, one per position.
+        return to_lists(self.model(params, config).step(token, pos, keys, values))
+
+    # ----------------------------------------------------------------- loss
+    def cross_entropy(
+        self, logits: Sequence[Sequence[float]], targets: Sequence[int]
+    ) -> tuple[float, list[list[float]]]:
+        if len(logits) != len(targets) or len(targets) == 0:
+            raise ValueError(
+                f"cross_entropy: need one target per row of logits (and at least one), "
+                f"got {len(logits)} rows and {len(targets)} targets"
+            )
+        z = self.tensor(logits).requires_grad_()
+        loss = F.cross_entropy(z, torch.tensor(list(targets), device=self.device))
+        loss.backward()
+        return loss.item(), to_lists(z.grad)
+
+    def loss_and_grads(self, params: Params, config: Config, tokens: Sequence[int]) -> tuple[float, Params]:
+        model = self.model(params, config)
+        loss = batch_loss(model, [tokens])
+        loss.backward()
+        return loss.item(), gpt_model.to_params(model, "grad")
+
+    # ----------------------------------------------------------------- adam
+    def adam(self, params: Sequence[Scalar], hyper: AdamHyper) -> ScheduledAdam:
+        return ScheduledAdam([node.tensor for node in params], hyper)
+
+    # ----------------------------------------------------------------- sampling
+    def sample_next(self, logits: Sequence[float], temperature: float, rng: random.Random) -> int:
+        """`rng.choices(range(V), weights=softmax(logits / temperature))[0]`.
+
+        The weights are worked out in float64 whatever the backend's precision: the draw
+        is a yes/no decision at each cumulative weight, and doing it at full precision is
+        what lets the same logits give the same id on every backend.
+        """
+        if isinstance(logits, torch.Tensor):
+            z = logits.detach().to("cpu", torch.float64)
+        else:
+            z = torch.tensor(logits, dtype=torch.float64)
+        probs = torch.softmax(z * temperature**-1, dim=-1)  # the reference's z / T is z * T**-1
+        return rng.choices(range(len(probs)), weights=probs.tolist())[0]
+
+    @torch.no_grad()
+    def generate(self, params: Params, config: Config, temperature: float, rng: random.Random) -> list[int]:
+        model = self.model(params, config)
+        keys: list[list[Any]] = [[] for _ in range(config.n_layer)]
+        values: list[list[Any]] = [[] for _ in range(config.n_layer)]
+        token, drawn = config.bos, []
+        for pos in range(config.block_size):
+            token = self.sample_next(model.step(token, pos, keys, values), temperature, rng)
+            if token == config.bos:
+                break
+            drawn.append(token)
+        return drawn
+
+    # ----------------------------------------------------------------- training
+    def init_params(self, config: Config, rng: random.Random) -> Params:
+        # Python's generator, in the reference's order: the same weights as every backend.
+        return {
+            name: [[rng.gauss(0, INIT_STD) for _ in range(cols)] for _ in range(rows)]
+            for name, (rows, cols) in param_shapes(config).items()
+        }
+
+    def train(
+        self,
+        params: Params,
+        config: Config,
+        sequences: Sequence[Sequence[int]],
+        num_steps: int,
+        *,
+        hyper: AdamHyper = AdamHyper(),
+        start_step: int = 0,
+        stop_step: int | None = None,
+        m: Params | None = None,
+        v: Params | None = None,
+        batch_size: int = 1,
+        on_step: Callable[[int, float], None] | None = None,
+    ) -> TrainResult:
+        if not sequences:
+            raise ValueError("train: no sequences to train on")
+        if batch_size < 1:
+            raise ValueError(f"train: batch_size must be at least 1, got {batch_size}")
+        stop_step = num_steps if stop_step is None else stop_step
+        model = self.model(params, config)  # a copy: the caller's params stay as they are
+        names = list(param_shapes(config))
+        optimizer = ScheduledAdam(
+            [model.get_parameter(gpt_model.torch_name(name)) for name in names],
+            hyper,
+            m=None if m is None else [self.tensor(m[name]) for name in names],
+            v=None if v is None else [self.tensor(v[name]) for name in names],
+        )
+        losses = []
+        for step in range(start_step, stop_step):
+            loss = batch_loss(model, batch_for_step(sequences, step, batch_size))
+            loss.backward()
+            optimizer.step(step, num_steps)
+            losses.append(loss.item())
+            if on_step is not None:
+                on_step(step, losses[-1])
+        return TrainResult(
+            params=gpt_model.to_params(model),
+            m={name: to_lists(t) for name, t in zip(names, optimizer.moment_tensors("exp_avg"))},
+            v={name: to_lists(t) for name, t in zip(names, optimizer.moment_tensors("exp_avg_sq"))},
+            losses=losses,
+            next_step=stop_step,
+        )
+
+
+class Float32Backend(TorchBackend):
+    """The same backend in float32, declared as float32 (held to the float32 tolerances)."""
+
+    name = "torch-float32"
+    precision = "float32"
+    compute_dtype = "float32"
+
+
+# --------------------------------------------------------------------- the loss of a batch
+def batch_for_step(sequences: Sequence[Sequence[int]], step: int, batch_size: int) -> list[Sequence[int]]:
+    """Step s trains on sequences s*B .. s*B+B-1, wrapping around the list."""
+    return [sequences[(step * batch_size + j) % len(sequences)] for j in range(batch_size)]
+
+
+def batch_loss(model: MicroGPT, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
+    """The mean over sequences of each sequence's mean next-token cross-entropy.
+
+    Sequence b is scored at its first n_b = min(block_size, len - 1) positions. The
+    sequences are padded to the longest n_b; a padded position comes after every real one,
+    so the causal mask keeps it out of the real positions' attention, and its weight is 0.
+    Each real position weighs 1 / (B * n_b), so the weighted sum is the mean of the means.
+    """
+    block_size = model.config.block_size
+    lengths = [min(block_size, len(seq) - 1) for seq in sequences]
+    if min(lengths) < 1:
+        raise ValueError("a training sequence needs at least 2 tokens (BOS, ..., BOS)")
+    width, count = max(lengths), len(sequences)
+    inputs = torch.zeros(count, width, dtype=torch.long)
+    targets = torch.zeros(count, width, dtype=torch.long)
+    weights = torch.zeros(count, width, dtype=torch.float64)
+    for b, (seq, n) in enumerate(zip(sequences, lengths)):
+        inputs[b, :n] = torch.tensor(list(seq[:n]))
+        targets[b, :n] = torch.tensor(list(seq[1 : n + 1]))
+        weights[b, :n] = 1.0 / (count * n)
+    device, dtype = model.lm_head.weight.device, model.lm_head.weight.dtype
+    logits = model(inputs.to(device))
+    losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten().to(device), reduction="none")
+    return (losses * weights.flatten().to(device, dtype)).sum()

@@ -1,0 +1,325 @@
+"""Checkpoints: a whole training run's state in one backend-neutral JSON file.
+
+A checkpoint holds everything needed to sample from a model, or to continue its training
+run so that the result is bit for bit the result of a run that was never stopped:
+
+    format, format_version   "microgpt-spec checkpoint", FORMAT_VERSION
+    written_by               program and backend that wrote it (information only)
+    config                   vocab_size, n_layer, n_embd, n_head, block_size
+    chars                    the tokenizer's characters: id i is chars[i], BOS is len(chars)
+    seed                     the run's seed (the shuffle and the initial weights come from it)
+    num_steps, next_step     the schedule's length, and the 0-based step to run next
+    adam                     lr, beta1, beta2, eps
+    data                     the documents' file (absolute path and sha256), how many there
+                             were, and the --long-docs policy that was applied to them
+    rng_state                the random generator's state after the weights were drawn:
+                             training draws nothing, so this is where sampling continues
+    losses, step_seconds     each step's loss and wall time so far (len == next_step)
+    params, m, v             the weights and Adam's two moment estimates, by the reference
+                             names and shapes (`param_shapes(config)`), rows of floats
+
+JSON is plain text that every language reads, and Python writes a float's shortest repr,
+which reads back as exactly the same float: nothing is rounded on the way through.
+`save` writes atomically (see `microgpt_spec.artifacts`). `load` checks everything
+above and raises one `CheckpointError` that names the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from microgpt_spec import __version__
+from microgpt_spec.artifacts import atomic_write_text
+from microgpt_spec.spec.contract import AdamHyper, Config, Params, check_params
+
+FORMAT = "microgpt-spec checkpoint"
+FORMAT_VERSION = 1
+#: The checkpoint's file name inside a run folder.
+FILENAME = "checkpoint.json"
+
+CONFIG_FIELDS = ("vocab_size", "n_layer", "n_embd", "n_head", "block_size")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a run's documents came from, so `--resume` can read the very same ones."""
+
+    path: str
+    sha256: str
+    num_docs: int
+    long_docs: str
+
+
+@dataclass
+class Checkpoint:
+    """A training run's state between two steps (see the module doc for each field)."""
+
+    config: Config
+    chars: list[str]
+    seed: int
+    num_steps: int
+    next_step: int
+    hyper: AdamHyper
+    data: DataSource
+    rng_state: tuple
+    params: Params
+    m: Params
+    v: Params
+    losses: list[float] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)
+    written_by: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.next_step >= self.num_steps
+
+    def rng(self) -> random.Random:
+        """A generator in the state training left it: the reference's sampling draws."""
+        rng = random.Random()
+        rng.setstate(self.rng_state)
+        return rng
+
+    def advanced(self, params: Params, m: Params, v: Params, losses: list[float], seconds: list[float]) -> "Checkpoint":
+        """The state after `len(losses)` more steps."""
+        return replace(
+            self,
+            params=params,
+            m=m,
+            v=v,
+            next_step=self.next_step + len(losses),
+            losses=self.losses + list(losses),
+            step_seconds=self.step_seconds + list(seconds),
+        )
+
+
+# --------------------------------------------------------------------- paths
+def checkpoint_file(path: str | os.PathLike[str]) -> Path:
+    """A run folder means the checkpoint inside it; a file path means that file."""
+    path = Path(path)
+    return path / FILENAME if path.is_dir() or not path.suffix else path
+
+
+# --------------------------------------------------------------------- saving
+def to_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The checkpoint as JSON-ready data, small fields first, the weights last."""
+    version, internal, gauss_next = checkpoint.rng_state
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "written_by": checkpoint.written_by or f"microgpt-spec {__version__}",
+        "config": {name: getattr(checkpoint.config, name) for name in CONFIG_FIELDS},
+        "chars": list(checkpoint.chars),
+        "seed": checkpoint.seed,
+        "num_steps": checkpoint.num_steps,
+        "next_step": checkpoint.next_step,
+        "adam": asdict(checkpoint.hyper),
+        "data": asdict(checkpoint.data),
+        "rng_state": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+        "losses": [float(x) for x in checkpoint.losses],
+        "step_seconds": [float(x) for x in checkpoint.step_seconds],
+        "params": _plain(checkpoint.params),
+        "m": _plain(checkpoint.m),
+        "v": _plain(checkpoint.v),
+    }
+
+
+def _plain(params: Params) -> Params:
+    return {name: [[float(x) for x in row] for row in rows] for name, rows in params.items()}
+
+
+def dumps(checkpoint: Checkpoint) -> str:
+    """JSON text with one top-level field per line (so `head` shows the small ones)."""
+    compact = dict(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    lines = [f"{json.dumps(key)}: {json.dumps(value, **compact)}" for key, value in to_json(checkpoint).items()]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def save(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Path:
+    """Write the checkpoint to `path` (a run folder or a file), atomically."""
+    try:
+        text = dumps(checkpoint)
+    except ValueError as error:  # allow_nan=False: a weight or a loss is inf or nan
+        raise CheckpointError(f"cannot save a checkpoint holding a value that is not finite ({error})") from None
+    return atomic_write_text(checkpoint_file(path), text)
+
+
+# --------------------------------------------------------------------- loading
+def load(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and check a checkpoint; any problem raises one CheckpointError."""
+    file = checkpoint_file(path)
+    data = _read_json(file)
+    try:
+        return from_json(data)
+    except CheckpointError as error:
+        raise CheckpointError(f"{file}: {error}") from None
+
+
+def _read_json(file: Path) -> dict[str, Any]:
+    if not file.exists():
+        raise CheckpointError(f"no checkpoint at {file}")
+    if file.is_dir():
+        raise CheckpointError(f"{file} is a folder, not a checkpoint file")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{file} is not a microgpt-spec checkpoint (it is not UTF-8 text)") from None
+    except OSError as error:
+        raise CheckpointError(f"{file} cannot be read: {error.strerror}") from None
+    if not text.strip():
+        raise CheckpointError(f"{file} is empty: not a checkpoint")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CheckpointError(
+            f"{file} is truncated or corrupted (it stops being valid JSON at line {error.lineno}, "
+            f"column {error.colno}, of {len(text)} characters); it cannot be used"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{file} is not a microgpt-spec checkpoint (no \"format\": \"{FORMAT}\")")
+    return data
+
+
+def from_json(data: dict[str, Any]) -> Checkpoint:
+    """The inverse of `to_json`, checking every field."""
+    _check_version(data)
+    missing = [key for key in to_json_keys() if key not in data]
+    if missing:
+        raise CheckpointError(f"fields missing: {', '.join(missing)}")
+    config = _config(data["config"])
+    chars = _chars(data["chars"], config)
+    params, m, v = (_matrices(data, key, config) for key in ("params", "m", "v"))
+    next_step, num_steps = _int(data, "next_step", 0), _int(data, "num_steps", 1)
+    if next_step > num_steps:
+        raise CheckpointError(f"next_step {next_step} is past num_steps {num_steps}")
+    losses, seconds = _floats(data, "losses"), _floats(data, "step_seconds")
+    if len(losses) != next_step or len(seconds) != next_step:
+        raise CheckpointError(
+            f"it records {len(losses)} losses and {len(seconds)} step times for {next_step} steps done"
+        )
+    return Checkpoint(
+        config=config,
+        chars=chars,
+        seed=_int(data, "seed", None),
+        num_steps=num_steps,
+        next_step=next_step,
+        hyper=_hyper(data["adam"]),
+        data=_data_source(data["data"]),
+        rng_state=_rng_state(data["rng_state"]),
+        params=params,
+        m=m,
+        v=v,
+        losses=losses,
+        step_seconds=seconds,
+        written_by=str(data.get("written_by", "")),
+    )
+
+
+def to_json_keys() -> tuple[str, ...]:
+    return (
+        "config", "chars", "seed", "num_steps", "next_step", "adam", "data",
+        "rng_state", "losses", "step_seconds", "params", "m", "v",
+    )  # fmt: skip
+
+
+def _check_version(data: dict[str, Any]) -> None:
+    version = data.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError("format_version is missing")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"format version {version} is newer than this program reads ({FORMAT_VERSION}); "
+            "upgrade microgpt-spec"
+        )
+    if version < 1:
+        raise CheckpointError(f"format version {version} is not a valid version")
+
+
+def _config(raw: Any) -> Config:
+    if not isinstance(raw, dict) or set(raw) != set(CONFIG_FIELDS):
+        raise CheckpointError(f"config must have exactly the fields {', '.join(CONFIG_FIELDS)}, got {raw!r}")
+    try:
+        return Config(**raw)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"its config is not valid: {error}") from None
+
+
+def _chars(raw: Any, config: Config) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(c, str) and len(c) == 1 for c in raw):
+        raise CheckpointError("chars must be a list of single characters")
+    if raw != sorted(set(raw)):
+        raise CheckpointError("chars must be sorted and distinct (the tokenizer's order)")
+    if len(raw) + 1 != config.vocab_size:
+        raise CheckpointError(
+            f"its {len(raw)} characters make a vocabulary of {len(raw) + 1} (with BOS), "
+            f"but its config says vocab_size {config.vocab_size}"
+        )
+    return list(raw)
+
+
+def _matrices(data: dict[str, Any], key: str, config: Config) -> Params:
+    raw = data[key]
+    if not isinstance(raw, dict) or not all(
+        isinstance(rows, list) and all(isinstance(row, list) for row in rows) for rows in raw.values()
+    ):
+        raise CheckpointError(f"{key} must map each parameter name to a list of rows")
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for rows in raw.values() for row in rows for x in row):
+        raise CheckpointError(f"{key} holds something that is not a number")
+    try:
+        check_params(raw, config)
+    except ValueError as error:
+        raise CheckpointError(f"{key} does not match its config: {error}") from None
+    return {name: [[float(x) for x in row] for row in rows] for name, rows in raw.items()}
+
+
+def _int(data: dict[str, Any], key: str, minimum: int | None) -> int:
+    value = data[key]
+    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise CheckpointError(f"{key} must be an integer{bound}, got {value!r}")
+    return value
+
+
+def _floats(data: dict[str, Any], key: str) -> list[float]:
+    values = data[key]
+    if not isinstance(values, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+        raise CheckpointError(f"{key} must be a list of numbers")
+    return [float(x) for x in values]
+
+
+def _hyper(raw: Any) -> AdamHyper:
+    names = ("lr", "beta1", "beta2", "eps")
+    if not isinstance(raw, dict) or set(raw) != set(names):
+        raise CheckpointError(f"adam must have exactly the fields {', '.join(names)}")
+    if not all(isinstance(raw[n], (int, float)) and math.isfinite(raw[n]) for n in names):
+        raise CheckpointError("adam's settings must be finite numbers")
+    return AdamHyper(**{n: float(raw[n]) for n in names})
+
+
+def _data_source(raw: Any) -> DataSource:
+    try:
+        source = DataSource(**raw)
+    except TypeError:
+        raise CheckpointError("data must have the fields path, sha256, num_docs, long_docs") from None
+    if not (isinstance(source.path, str) and isinstance(source.sha256, str) and isinstance(source.num_docs, int)):
+        raise CheckpointError("data.path and data.sha256 must be text, data.num_docs an integer")
+    return source
+
+
+def _rng_state(raw: Any) -> tuple:
+    """A `random.Random` state: (version, 625 ints, gauss_next), tried on a generator."""
+    try:
+        state = (raw["version"], tuple(raw["internal"]), raw["gauss_next"])
+        random.Random().setstate(state)
+    except (TypeError, KeyError, ValueError, OverflowError):
+        raise CheckpointError("rng_state is not a state of Python's random generator") from None
+    return state

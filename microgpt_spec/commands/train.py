@@ -1,0 +1,281 @@
+"""Train microgpt on a file of names, on any backend, and keep the run in a folder.
+
+    microgpt-spec train --backend numpy --steps 1000 --out runs/numpy
+    microgpt-spec train --backend pure --data ../shared/data/makemore-names.txt
+    microgpt-spec train --resume --out runs/numpy          # continue a stopped run
+
+Without options this is the reference run: the reference model (1 layer, 16 dimensions,
+4 heads, 16 positions), data/names.txt, seed 42, Adam (lr 0.01, betas 0.85 / 0.99) with the
+learning rate falling linearly to 0 over the 1000 steps, one document per step, then 20
+samples at temperature 0.5. On makemore's names.txt the pure backend prints the original
+program's numbers exactly (step 1 loss 3.3660, final loss 2.6497, samples kamon, ann, ...).
+
+The run folder (--out, default runs/BACKEND) receives
+  checkpoint.json  the whole state (see `microgpt_spec.checkpoint`): any backend can
+                   sample it or --resume it
+  metrics.csv      per step: step, loss, loss_mean (last 50 steps), lr, seconds
+  loss.png         the loss curve and its running mean
+
+Nothing is lost on the way: every file is written to a temporary name and then renamed,
+training runs in short chunks so a complete state is always at hand, the checkpoint is
+saved every --save-every steps and at the end, and Ctrl-C (or kill) saves the last
+complete state before exiting. `--resume` then continues with Adam's state and gives
+bit for bit the result of a run that was never stopped.
+
+Documents longer than block_size - 1 characters do not fit the model's context: by
+default they are truncated to the first block_size positions, as the reference does
+(a notice gives the count); --long-docs skip leaves them out, --long-docs refuse stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from microgpt_spec.artifacts import (
+    atomic_write_text,
+    metrics_csv,
+    plot_losses,
+    running_means,
+    sigterm_as_interrupt,
+)
+from microgpt_spec.checkpoint import Checkpoint, CheckpointError, checkpoint_file, load, save
+from microgpt_spec.cli import EXIT_INTERRUPTED, CommandError
+from microgpt_spec.progress import progress_display
+from microgpt_spec.recipe import SHAPE_FIELDS
+from microgpt_spec.registry import LoadedBackend
+from microgpt_spec.runs import (
+    LONG_DOCS_POLICIES,
+    Diverged,
+    Documents,
+    Interrupted,
+    add_model_arguments,
+    check_same_chars,
+    check_temperature,
+    config_overrides,
+    data_path,
+    draw_samples,
+    encode_all,
+    fresh_state,
+    load_backend,
+    load_checkpoint,
+    non_negative_int,
+    positive_int,
+    prepare_documents,
+    train_in_chunks,
+)
+from microgpt_spec.spec.contract import Config, num_params
+
+NAME = "train"
+HELP = "train microgpt on a names file (any backend) and save checkpoint, metrics and plot"
+
+#: The defaults of the options that a resumed run takes from its checkpoint instead.
+DEFAULT_STEPS = 1000
+DEFAULT_SEED = 42
+DEFAULT_LONG_DOCS = "truncate"
+
+METRICS_FILE = "metrics.csv"
+PLOT_FILE = "loss.png"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", default="pure", help="registered name, file or module:attribute (default: pure)")
+    parser.add_argument("--out", help="the run folder (default: runs/BACKEND_NAME)")
+    parser.add_argument("--data", help="one document per line, UTF-8 (default: the shipped data/names.txt)")
+    parser.add_argument("--steps", type=positive_int, help=f"training steps (default: {DEFAULT_STEPS})")
+    parser.add_argument("--seed", type=int, help=f"seed of the shuffle and the initial weights (default: {DEFAULT_SEED})")
+    add_model_arguments(parser)
+    parser.add_argument("--long-docs", choices=LONG_DOCS_POLICIES,
+                        help="what to do with documents longer than block_size - 1 characters "
+                             f"(default: {DEFAULT_LONG_DOCS}, the reference's behaviour)")
+    parser.add_argument("--save-every", type=positive_int, default=100, help="save the checkpoint every N steps (default: 100)")
+    parser.add_argument("--stop-at", type=positive_int, metavar="STEP",
+                        help="stop after this step and save, as if interrupted (--resume continues)")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                        help="continue the run in --out (or in the given run folder / checkpoint file)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    parser.add_argument("--samples", type=non_negative_int, default=20, help="names to draw at the end (default: 20)")
+    parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (default: 0.5)")
+    parser.add_argument("--log-every", type=positive_int, default=1,
+                        help="without a terminal, print one line every N steps (default: 1)")
+
+
+# --------------------------------------------------------------------- the command
+def run(args: argparse.Namespace) -> int:
+    check_temperature(args.temperature)
+    loaded = load_backend(args.backend)
+    out = output_folder(args, loaded)
+    if args.resume:
+        state, documents = resume_run(args, out, loaded)
+    else:
+        state, documents = start_run(args, out, loaded)
+    if documents.notice:
+        print(documents.notice, file=sys.stderr)
+    tokenizer = loaded.backend.build_tokenizer(documents.docs)
+    check_same_chars(state.chars, tokenizer.chars, f"the data {documents.source.path}")
+    if args.resume:
+        check_same_data(state, documents)
+    sequences = encode_all(tokenizer, documents.docs)
+    print_header(loaded, state, documents, out)
+    until = stop_step(args, state)
+    if state.next_step < until:
+        try:
+            state = train_session(args, loaded, state, sequences, out, until)
+        except Interrupted as interruption:
+            return stopped(interruption.state, out, args, loaded, why="interrupted")
+        except Diverged as divergence:
+            save_run(divergence.state, out, plot=True)
+            raise
+    elif state.complete:
+        print(f"the run in {out} is complete ({state.num_steps} steps): nothing left to train")
+    if not state.complete:
+        return stopped(state, out, args, loaded, why="stopped")
+    save_run(state, out, plot=True)
+    print_results(args, loaded, state, out)
+    return 0
+
+
+def output_folder(args: argparse.Namespace, loaded: LoadedBackend) -> Path:
+    if args.out:
+        return Path(args.out)
+    if isinstance(args.resume, str):  # --resume RUN without --out: continue in that run's folder
+        return checkpoint_file(args.resume).parent
+    return Path("runs") / loaded.name
+
+
+def stop_step(args: argparse.Namespace, state: Checkpoint) -> int:
+    if args.stop_at is None:
+        return state.num_steps
+    if not state.next_step < args.stop_at <= state.num_steps:
+        raise CommandError(
+            f"--stop-at {args.stop_at} must be after the run's next step ({state.next_step + 1}) "
+            f"and at most its {state.num_steps} steps"
+        )
+    return args.stop_at
+
+
+# --------------------------------------------------------------------- a new run / a resumed run
+def start_run(args: argparse.Namespace, out: Path, loaded: LoadedBackend) -> tuple[Checkpoint, Documents]:
+    refuse_to_replace(out, args.overwrite)
+    block_size = args.block_size or Config().block_size
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    documents, rng = prepare_documents(data_path(args.data), block_size, args.long_docs or DEFAULT_LONG_DOCS, seed)
+    state = fresh_state(loaded, documents, rng, config_overrides(args), args.steps or DEFAULT_STEPS, seed)
+    return state, documents
+
+
+def refuse_to_replace(out: Path, overwrite: bool) -> None:
+    existing = checkpoint_file(out)
+    if overwrite or not existing.exists():
+        return
+    try:
+        previous = load(existing)
+        what = f"a run at step {previous.next_step} of {previous.num_steps}"
+    except CheckpointError:
+        what = "a checkpoint"
+    raise CommandError(
+        f"{out} already holds {what}. Continue it with --resume, replace it with --overwrite, "
+        "or choose another --out."
+    )
+
+
+def resume_run(args: argparse.Namespace, out: Path, loaded: LoadedBackend) -> tuple[Checkpoint, Documents]:
+    """The checkpoint to continue and its documents, read again in the same order."""
+    state = load_checkpoint(out if args.resume is True else args.resume)
+    refuse_conflicts(args, state)
+    path = data_path(args.data) if args.data else Path(state.data.path)
+    documents, _ = prepare_documents(path, state.config.block_size, state.data.long_docs, state.seed)
+    return state, documents
+
+
+def check_same_data(state: Checkpoint, documents: Documents) -> None:
+    if documents.source.sha256 != state.data.sha256:
+        raise CommandError(
+            f"the data {documents.source.path} is not the file this run trained on (its sha256 differs "
+            f"from the checkpoint's, recorded from {state.data.path}); resuming on other documents "
+            "would not continue the run. Give --data the original file."
+        )
+
+
+def refuse_conflicts(args: argparse.Namespace, state: Checkpoint) -> None:
+    """A resumed run takes its settings from the checkpoint; a different one is an error."""
+    recorded = {
+        "steps": state.num_steps,
+        "seed": state.seed,
+        "long_docs": state.data.long_docs,
+        **{name: getattr(state.config, name) for name in SHAPE_FIELDS},
+    }
+    for name, value in recorded.items():
+        given = getattr(args, name)
+        if given is not None and given != value:
+            option = "--" + name.replace("_", "-")
+            raise CommandError(
+                f"the checkpoint's run has {option.lstrip('-')} {value}; {option} {given} does not match it "
+                f"(a resumed run keeps its settings: leave {option} out)"
+            )
+
+
+# --------------------------------------------------------------------- training
+def train_session(args, loaded: LoadedBackend, state: Checkpoint, sequences, out: Path, until: int) -> Checkpoint:
+    """Train from state.next_step to `until` with a progress display, saving as we go."""
+    save_run(state, out, plot=False)  # the run exists (and is resumable) from the start
+    with sigterm_as_interrupt(), progress_display(state.num_steps, state.losses, every=args.log_every) as progress:
+        return train_in_chunks(
+            loaded.backend,
+            state,
+            sequences,
+            until=until,
+            save_every=args.save_every,
+            on_step=progress.update,
+            on_save=lambda s: save_run(s, out, plot=False),
+        )
+
+
+def save_run(state: Checkpoint, out: Path, *, plot: bool) -> None:
+    """The checkpoint first (it is the truth), then the metrics made from it, then the plot."""
+    save(state, out)
+    atomic_write_text(out / METRICS_FILE, metrics_csv(state.losses, state.step_seconds, state.hyper.lr, state.num_steps))
+    if plot and state.losses:
+        title = f"microgpt, {Path(state.data.path).name}: step {state.next_step} of {state.num_steps}"
+        plot_losses({"train": state.losses}, out / PLOT_FILE, title)
+
+
+def stopped(state: Checkpoint, out: Path, args: argparse.Namespace, loaded: LoadedBackend, *, why: str) -> int:
+    save_run(state, out, plot=True)
+    again = f"microgpt-spec train --resume --out {out}"
+    if args.backend != "pure":
+        again += f" --backend {args.backend}"
+    print(
+        f"{why} at step {state.next_step} of {state.num_steps}: saved {checkpoint_file(out)}; "
+        f"continue with: {again}",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED if why == "interrupted" else 0
+
+
+# --------------------------------------------------------------------- printing
+def print_header(loaded: LoadedBackend, state: Checkpoint, documents: Documents, out: Path) -> None:
+    c = state.config
+    print(f"num docs: {len(documents.docs)} | vocab size: {c.vocab_size} | num params: {num_params(c)}")
+    print(
+        f"{loaded.describe()}\n"
+        f"model: n_layer {c.n_layer}, n_embd {c.n_embd}, n_head {c.n_head}, block_size {c.block_size}; "
+        f"seed {state.seed}; {state.num_steps} steps; run folder {out}"
+    )
+    if state.next_step:
+        print(f"resuming at step {state.next_step + 1} of {state.num_steps}")
+    sys.stdout.flush()
+
+
+def print_results(args: argparse.Namespace, loaded: LoadedBackend, state: Checkpoint, out: Path) -> None:
+    mean = running_means(state.losses)[-1]
+    print(f"final loss {state.losses[-1]:.4f} (mean of the last {min(50, len(state.losses))} steps {mean:.4f})")
+    if args.samples:
+        print(f"--- {args.samples} samples (temperature {args.temperature}) ---")
+        names = draw_samples(loaded.backend, state, args.samples, args.temperature, state.rng())
+        width = len(str(args.samples))
+        for i, name in enumerate(names, start=1):
+            print(f"sample {i:{width}d}: {name}")
+    files = ", ".join(str(out / name) for name in (checkpoint_file(out).name, METRICS_FILE, PLOT_FILE))
+    print(f"wrote {files}")

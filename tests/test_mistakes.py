@@ -1,0 +1,70 @@
+"""The spec must reject classic mistakes, in the area where each one lives.
+
+For every mistaken backend in `mistaken_backends.py` (the pure backend with one bug), a
+conformance run of its own, in a separate process, must show:
+
+* the bug's area fails, and
+* every area that does not run the buggy code passes: the areas that neither are the bug's
+  area nor depend on it (`contract.AREA_DEPENDS_ON`). The areas that do depend on it may
+  fail too (a wrong log derivative also makes the model's gradients wrong), so they are
+  not run here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mistaken_backends
+from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def depends_on(area: str, other: str) -> bool:
+    """Does `area` run code of `other`, directly or through another area?"""
+    direct = AREA_DEPENDS_ON[area]
+    return other in direct or any(depends_on(a, other) for a in direct)
+
+
+def areas_that_must_pass(bug_area: str) -> list[str]:
+    return [a for a in AREAS if a != bug_area and not depends_on(a, bug_area)]
+
+
+def run_conformance(mistake: type, areas: list[str], out: Path) -> dict:
+    command = [
+        sys.executable, "-m", "pytest", str(REPO / "conformance"),
+        f"--backend={HERE / 'mistaken_backends.py'}:{mistake.__name__}",
+        f"--area={','.join(areas)}", "--hypothesis-profile=ci", f"--spec-json={out}",
+        "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+    ]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    if not out.exists():
+        pytest.fail(f"the conformance run wrote no report:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("mistake", mistaken_backends.ALL, ids=lambda m: m.__name__)
+def test_mistake_is_rejected_by_its_area_only(mistake, tmp_path):
+    must_pass = areas_that_must_pass(mistake.area)
+    report = run_conformance(mistake, [mistake.area, *must_pass], tmp_path / "report.json")
+    verdicts = {area: result["verdict"] for area, result in report["areas"].items()}
+    assert verdicts.get(mistake.area) == "FAIL", (
+        f"{mistake.__name__} ({mistake.description}) was not rejected by the {mistake.area} area: {verdicts}"
+    )
+    wrongly_failed = {a: verdicts.get(a) for a in must_pass if verdicts.get(a) != "PASS"}
+    assert not wrongly_failed, (
+        f"{mistake.__name__} ({mistake.description}) also failed areas that do not use the buggy code: "
+        f"{wrongly_failed}; their messages:\n"
+        + "\n".join(t["message"][:600] for t in report["tests"] if t["area"] in wrongly_failed and t["status"] == "failed")
+    )
+
+
+def test_every_mistake_has_a_known_area():
+    for mistake in mistaken_backends.ALL:
+        assert mistake.area in AREAS, mistake
