@@ -157,6 +157,10 @@ class AdamHyper:
         v_hat = v / (1 - beta2 ** (s + 1))
         p    -= lr_t * m_hat / (sqrt(v_hat) + eps)
         g     = 0
+
+    (Bit-for-bit faithfulness to the original: it writes `g ** 2` and `v_hat ** 0.5`, which
+    can differ from `g * g` and `math.sqrt` in the last bit. The spec's tolerances accept
+    either; only a backend that wants the original's exact floats needs to care.)
     """
 
     lr: float = 0.01
@@ -326,7 +330,12 @@ class Backend:
 
     # ----------------------------------------------------------------- sampling
     def sample_next(self, logits: Sequence[float], temperature: float, rng: random.Random) -> int:
-        """Draw one token id: `rng.choices(range(V), weights=softmax(logits / temperature))[0]`."""
+        """Draw one token id: `rng.choices(range(V), weights=softmax(logits / temperature))[0]`.
+
+        Exactly one `rng.random()` per draw, through `rng.choices`' cumulative weights, so
+        that every backend draws the same ids from the same generator state. (The original
+        divides as `logit * temperature ** -1`; the two can differ in the last bit.)
+        """
         raise NotImplementedError("sampling: sample_next(logits, temperature, rng)")
 
     def generate(

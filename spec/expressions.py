@@ -88,6 +88,9 @@ class Dag:
     def __repr__(self) -> str:  # what hypothesis prints for a falsifying example
         return f"Dag(root={self.names()[self.root]}: {self.code('; ')})"
 
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # hypothesis's printer asks for this
+        printer.text(repr(self))
+
 
 def _variable(k: int) -> str:
     letter = "abcdefghijklmnopqrstuvwxyz"[k % 26]

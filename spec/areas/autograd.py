@@ -34,7 +34,7 @@ from microgpt_spec.spec.profiles import examples
 pytestmark = pytest.mark.autograd
 
 PATH_RULE = (
-    "d root/d x adds up, over every path from the root down to x, the product of the local "
+    "d(root)/d(x) adds up, over every path from the root down to x, the product of the local "
     "derivatives along the path. backward() sets root.grad = 1, then visits the nodes in "
     "reverse topological order (a node only after ALL the nodes that use it) and ADDS "
     "local_grad * node.grad into each child (+=, never =). Usual causes of a wrong grad on a "
@@ -49,14 +49,17 @@ def backward_or_explain(root: Any, *, what: str, call: str, repro: str) -> None:
     __tracebackhide__ = True
     try:
         root.backward()
+        return
     except RecursionError as error:
-        expect(False, f"autograd: backward() hit Python's recursion limit on {what}.", call=call,
-               got=f"RecursionError: {error}", expected="backward() to finish",
-               rule="backward must work on graphs of any depth. A recursive topological sort "
-                    "uses one Python stack frame per level of the graph, and Python stops at "
-                    "about 1000 (sys.getrecursionlimit()); bigger models build deeper graphs. "
-                    "Sort with an explicit stack (a while loop over a list) instead of recursion",
-               repro=repro)
+        # Report outside the except block, so the thousand-frame traceback is not chained on.
+        problem = f"RecursionError: {error}"
+    expect(False, f"autograd: backward() hit Python's recursion limit on {what}.", call=call,
+           got=problem, expected="backward() to finish",
+           rule="backward must work on graphs of any depth. A recursive topological sort "
+                "uses one Python stack frame per level of the graph, and Python stops at "
+                "about 1000 (sys.getrecursionlimit()); bigger models build deeper graphs. "
+                "Sort with an explicit stack (a while loop over a list) instead of recursion",
+           repro=repro)
 
 
 def dag_repro(dag: Dag, printed: list[int]) -> str:
@@ -178,7 +181,7 @@ TWICE = [
     ("x - x", lambda x: x - x, lambda x: 0.0, "d/dx (x - x) = 1 - 1 = 0"),
     ("x / x", lambda x: x / x, lambda x: 0.0, "d/dx (x / x) = 1/x - x/x**2 = 0"),
     ("x * x * x", lambda x: x * x * x, lambda x: 3 * x**2,
-     "d/dx (x * x * x) = 3x**2: x is used three times, and x * x is used by the next product"),
+     "d/dx (x * x * x) = 3x**2: x is used three times (twice in x * x, once more in (x * x) * x)"),
 ]
 
 

@@ -88,6 +88,12 @@ class OpCase:
     meaning: str  # what the value is
     rule: str  # what the derivative is
 
+    def __repr__(self) -> str:  # how hypothesis names the case in a failing example
+        return f"OpCase({self.id!r})"
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(repr(self))
+
     def render(self, env: Env) -> str:
         return self.code.format(**{name: repr(env[name]) for name in ("n", "k") if name in env})
 

@@ -254,6 +254,7 @@ class SmallSetup:
 
     def repro(self, then: str) -> str:
         return ("import random\nfrom microgpt_spec.spec import oracle\n"
+                "from microgpt_spec.spec.contract import Config\n"
                 f"docs = {SMALL_NAMES!r}\nchars = oracle.vocabulary(docs)\n"
                 f"config = {self.config!r}\n"
                 "sequences = [oracle.training_sequence(d, chars) for d in docs]\n"
@@ -370,9 +371,9 @@ def test_train_matches_the_reference_on_small_models(backend, case):
     config, sequences, num_steps, start, seed = case
     params = oracle.init_params(config, random.Random(seed))
     stop = start + 3
-    result = backend.train(params, config, sequences, num_steps, start_step=start, stop_step=stop)
     expected_params, _, _, expected_losses = oracle.train(params, config, sequences, num_steps,
                                                            start_step=start, stop_step=stop)
+    result = backend.train(params, config, sequences, num_steps, start_step=start, stop_step=stop)
     call = f"backend.train(params, {config!r}, sequences, {num_steps}, start_step={start}, stop_step={stop})"
     repro = ("import random\nfrom microgpt_spec.spec import oracle\nfrom microgpt_spec.spec.contract import Config\n"
              f"config = {config!r}\nparams = oracle.init_params(config, random.Random({seed}))\n"

@@ -1,0 +1,370 @@
+"""`microgpt-spec train`: the files it writes, resuming, interruptions, bad input, and
+the reference run's numbers.
+
+Most tests run the command in this process (`cli.main`) on a tiny model (4 dimensions,
+2 heads, 6 positions) and a 20-name file, so a step takes a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from microgpt_spec import checkpoint
+from microgpt_spec.artifacts import read_metrics_csv
+from microgpt_spec.cli import main
+from microgpt_spec.data import REFERENCE_NAMES_SHA256, reference_names_candidate, reference_names_path, sha256_of
+from microgpt_spec.registry import BackendLoadError, find_backend
+
+NAMES = "emma ava mia liam noah zoe ivy max leo eli ada isla ruby finn owen luca nora jude cora ezra".split()
+TINY = ["--n-embd", "4", "--n-head", "2", "--block-size", "6"]
+
+REFERENCE_SAMPLES = (
+    "kamon ann karai jaire vialan karia yeran anna areli kaina "
+    "konna keylen liole alerin earan lenne kana lara alela anton"
+).split()
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def numpy_backend_or_skip():
+    try:
+        return find_backend("numpy")
+    except BackendLoadError as error:
+        pytest.skip(f"the numpy backend does not load: {error}")
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(NAMES) + "\n")
+    return path
+
+
+def train(capsys, names_file, out, *extra):
+    return cli(capsys, "train", "--data", names_file, "--out", out, *TINY, *extra)
+
+
+def same_run(a, b) -> None:
+    """Two checkpoints hold bit-identical training results."""
+    assert (a.next_step, a.num_steps) == (b.next_step, b.num_steps)
+    assert a.losses == b.losses
+    assert a.params == b.params and a.m == b.m and a.v == b.v
+
+
+# --------------------------------------------------------------------- a run and its files
+def test_a_run_writes_checkpoint_metrics_and_plot(capsys, names_file, tmp_path):
+    code, out, err = train(capsys, names_file, tmp_path / "run", "--steps", "5", "--samples", "3")
+    assert code == 0, err
+    state = checkpoint.load(tmp_path / "run")
+    assert state.complete and len(state.losses) == 5 and state.chars == sorted(set("".join(NAMES)))
+    assert state.config.n_embd == 4 and state.config.block_size == 6
+    rows = read_metrics_csv(tmp_path / "run" / "metrics.csv")
+    assert [r["loss"] for r in rows] == state.losses
+    assert (tmp_path / "run" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"final loss {state.losses[-1]:.4f}" in out
+    assert out.count("sample ") == 3
+    assert "wrote " in out and "checkpoint.json" in out
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]  # no temporaries
+
+
+def test_without_a_terminal_progress_is_one_plain_line_per_step(capsys, names_file, tmp_path):
+    code, out, _ = train(capsys, names_file, tmp_path / "run", "--steps", "4", "--samples", "0")
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith("step ")]
+    assert len(lines) == 4
+    assert lines[0].startswith("step 1 / 4 | loss ") and "mean" in lines[0] and "steps/s" in lines[0]
+    assert lines[-1].endswith("left")
+    assert "num docs: 20 | vocab size:" in out
+
+
+def test_log_every_thins_the_lines(capsys, names_file, tmp_path):
+    _, out, _ = train(capsys, names_file, tmp_path / "run", "--steps", "5", "--samples", "0", "--log-every", "2")
+    assert [line.split("|")[0].strip() for line in out.splitlines() if line.startswith("step")] == [
+        "step 2 / 5", "step 4 / 5", "step 5 / 5",
+    ]  # fmt: skip
+
+
+def test_an_existing_run_is_not_replaced_by_accident(capsys, names_file, tmp_path):
+    train(capsys, names_file, tmp_path / "run", "--steps", "2", "--samples", "0")
+    code, _, err = train(capsys, names_file, tmp_path / "run", "--steps", "2")
+    assert code == 2 and "already holds a run at step 2 of 2" in err and "--resume" in err
+    code, _, err = train(capsys, names_file, tmp_path / "run", "--steps", "3", "--overwrite", "--samples", "0")
+    assert code == 0 and checkpoint.load(tmp_path / "run").num_steps == 3
+
+
+# --------------------------------------------------------------------- resuming
+def test_stop_and_resume_gives_the_uninterrupted_run_bit_for_bit(capsys, names_file, tmp_path):
+    assert train(capsys, names_file, tmp_path / "whole", "--steps", "7")[0] == 0
+    code, _, err = train(capsys, names_file, tmp_path / "parts", "--steps", "7", "--stop-at", "2")
+    assert code == 0 and "stopped at step 2 of 7" in err and "--resume" in err
+    assert checkpoint.load(tmp_path / "parts").next_step == 2
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "parts", "--stop-at", "5", "--save-every", "2")
+    assert code == 0, err
+    code, out, err = cli(capsys, "train", "--resume", "--out", tmp_path / "parts")
+    assert code == 0, err
+    assert "resuming at step 6 of 7" in out
+    same_run(checkpoint.load(tmp_path / "whole"), checkpoint.load(tmp_path / "parts"))
+    whole_csv = read_metrics_csv(tmp_path / "whole" / "metrics.csv")
+    parts_csv = read_metrics_csv(tmp_path / "parts" / "metrics.csv")
+    assert [r["loss"] for r in whole_csv] == [r["loss"] for r in parts_csv]
+
+
+def test_a_checkpoint_trained_by_pure_resumes_on_numpy_and_the_other_way(capsys, names_file, tmp_path):
+    numpy_backend_or_skip()
+    train(capsys, names_file, tmp_path / "p", "--steps", "6", "--stop-at", "3")
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "p", "--backend", "numpy")
+    assert code == 0, err
+    train(capsys, names_file, tmp_path / "whole", "--steps", "6")
+    resumed, whole = checkpoint.load(tmp_path / "p"), checkpoint.load(tmp_path / "whole")
+    assert resumed.losses[:3] == whole.losses[:3]
+    assert resumed.losses == pytest.approx(whole.losses, rel=1e-12)
+
+
+def test_numpy_stop_and_resume_is_bit_identical(capsys, names_file, tmp_path):
+    numpy_backend_or_skip()
+    train(capsys, names_file, tmp_path / "whole", "--backend", "numpy", "--steps", "30")
+    train(capsys, names_file, tmp_path / "parts", "--backend", "numpy", "--steps", "30", "--stop-at", "11")
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "parts", "--backend", "numpy")
+    assert code == 0, err
+    same_run(checkpoint.load(tmp_path / "whole"), checkpoint.load(tmp_path / "parts"))
+
+
+def test_resuming_a_complete_run_trains_nothing(capsys, names_file, tmp_path):
+    train(capsys, names_file, tmp_path / "run", "--steps", "2")
+    before = (tmp_path / "run" / "checkpoint.json").read_text()
+    code, out, _ = cli(capsys, "train", "--resume", "--out", tmp_path / "run")
+    assert code == 0 and "complete (2 steps)" in out
+    assert (tmp_path / "run" / "checkpoint.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "option, value, recorded",
+    [("--n-embd", "8", "n-embd 4"), ("--steps", "9", "steps 4"), ("--seed", "1", "seed 42"),
+     ("--long-docs", "skip", "long-docs truncate")],
+)  # fmt: skip
+def test_resume_refuses_settings_other_than_the_checkpoints(capsys, names_file, tmp_path, option, value, recorded):
+    train(capsys, names_file, tmp_path / "run", "--steps", "4", "--stop-at", "1")
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run", option, value)
+    assert code == 2 and recorded in err and f"leave {option} out" in err
+
+
+def test_resume_refuses_data_with_other_characters(capsys, names_file, tmp_path):
+    train(capsys, names_file, tmp_path / "run", "--steps", "4", "--stop-at", "1")
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(NAMES + ["élan", "x-y"]) + "\n")
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run", "--data", other)
+    assert code == 2
+    assert "characters outside the checkpoint's vocabulary: '-é'" in err
+
+
+def test_resume_refuses_other_documents_with_the_same_characters(capsys, names_file, tmp_path):
+    train(capsys, names_file, tmp_path / "run", "--steps", "4", "--stop-at", "1")
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(reversed(NAMES)) + "\n")
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run", "--data", other)
+    assert code == 2 and "not the file this run trained on" in err
+
+
+def test_resume_without_a_checkpoint(capsys, tmp_path):
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "empty")
+    assert code == 2 and "no checkpoint at" in err
+
+
+def test_resume_from_a_truncated_checkpoint(capsys, names_file, tmp_path):
+    train(capsys, names_file, tmp_path / "run", "--steps", "4", "--stop-at", "1")
+    path = tmp_path / "run" / "checkpoint.json"
+    path.write_text(path.read_text()[:1000])
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run")
+    assert code == 2 and "truncated or corrupted" in err
+
+
+# --------------------------------------------------------------------- bad input
+def bad_data(tmp_path, kind):
+    path = tmp_path / "data.txt"
+    if kind == "missing":
+        return path
+    path.write_bytes({"empty": b"\n  \n", "not UTF-8": b"anna\n\xffbob\n"}[kind])
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [("missing", "does not exist"), ("empty", "contains no names"), ("not UTF-8", "is not UTF-8 text")],
+)
+def test_unusable_data_files(capsys, tmp_path, kind, message):
+    code, out, err = cli(capsys, "train", "--data", bad_data(tmp_path, kind), "--out", tmp_path / "run", *TINY)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--backend", "no_such_backend_anywhere"], "no registered backend, module or file"),
+        (["--n-embd", "6", "--n-head", "4"], "must be a multiple of n_head"),
+        (["--steps", "3", "--stop-at", "4"], "--stop-at 4 must be"),
+        (["--temperature", "0"], "--temperature must be a positive number"),
+    ],
+)
+def test_bad_options_get_one_message(capsys, names_file, tmp_path, argv, message):
+    code, _, err = cli(capsys, "train", "--data", names_file, "--out", tmp_path / "run", *argv)
+    assert code == 2 and message in err and err.count("\n") <= 8
+
+
+def long_names_file(tmp_path):
+    path = tmp_path / "long.txt"
+    path.write_text("\n".join(NAMES + ["maximilian", "alexandria", "bo"]) + "\n")
+    return path
+
+
+def test_long_documents_are_truncated_by_default_with_a_notice(capsys, tmp_path):
+    code, _, err = cli(capsys, "train", "--data", long_names_file(tmp_path), "--out", tmp_path / "r", *TINY, "--steps", "1")
+    assert code == 0
+    assert "2 of 23 documents" in err and "longer than 5 characters" in err and "first 6 positions" in err
+    assert checkpoint.load(tmp_path / "r").data.num_docs == 23
+
+
+def test_long_documents_can_be_skipped(capsys, tmp_path):
+    code, _, err = cli(capsys, "train", "--data", long_names_file(tmp_path), "--out", tmp_path / "r", *TINY,
+                       "--steps", "1", "--long-docs", "skip")  # fmt: skip
+    assert code == 0 and "skipped them" in err
+    assert checkpoint.load(tmp_path / "r").data.num_docs == 21
+
+
+def test_long_documents_can_be_refused(capsys, tmp_path):
+    code, _, err = cli(capsys, "train", "--data", long_names_file(tmp_path), "--out", tmp_path / "r", *TINY,
+                       "--long-docs", "refuse")  # fmt: skip
+    assert code == 2 and "2 of 23 documents" in err and "--block-size 11" in err
+    assert not (tmp_path / "r").exists()
+
+
+NAN_BACKEND = """
+from microgpt_spec.backends.pure import PureBackend
+
+class Backend(PureBackend):
+    name = "nan-after-3"
+
+    def train(self, params, config, sequences, num_steps, **options):
+        result = super().train(params, config, sequences, num_steps, **options)
+        first = options.get("start_step", 0)
+        result.losses = [float("nan") if first + i >= 3 else x for i, x in enumerate(result.losses)]
+        return result
+"""
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_finite_state(capsys, names_file, tmp_path):
+    backend = tmp_path / "nan_backend.py"
+    backend.write_text(NAN_BACKEND)
+    code, _, err = train(capsys, names_file, tmp_path / "run", "--backend", backend, "--steps", "6", "--save-every", "1")
+    assert code == 2 and "training diverged: the loss of step 4 is nan" in err
+    assert checkpoint.load(tmp_path / "run").next_step == 3
+
+
+# --------------------------------------------------------------------- Ctrl-C and kill
+SLOW_BACKEND = """
+import time
+from microgpt_spec.backends.pure import PureBackend
+
+class Backend(PureBackend):
+    name = "slow-pure"  # the pure backend, 50 ms slower per step: time to interrupt it
+
+    def train(self, *args, on_step=None, **options):
+        def slow_step(step, loss):
+            time.sleep(0.05)
+            if on_step is not None:
+                on_step(step, loss)
+        return super().train(*args, on_step=slow_step, **options)
+"""
+
+
+def wait_for_step(path, step, process, timeout=30.0) -> None:
+    """Until the checkpoint at `path` has reached `step` (or the process ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.exists() and json.loads(path.read_text())["next_step"] >= step:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"no checkpoint at step {step} appeared (exit status {process.poll()})")
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_an_interrupted_run_saves_its_last_good_state_and_resumes_exactly(capsys, names_file, tmp_path, signal_number):
+    slow = tmp_path / "slow_backend.py"
+    slow.write_text(textwrap.dedent(SLOW_BACKEND))
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "microgpt_spec.cli", "train", "--backend", str(slow), "--data", str(names_file),
+               "--out", str(out), *TINY, "--steps", "40", "--save-every", "5"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_step(out / "checkpoint.json", 5, process)
+        process.send_signal(signal_number)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "interrupted at step" in err and "--resume" in err and "Traceback" not in err
+    stopped = checkpoint.load(out)
+    assert 5 <= stopped.next_step < 40
+    assert len(read_metrics_csv(out / "metrics.csv")) == stopped.next_step
+    # The interrupted run continues on the plain pure backend: checkpoints are backend-neutral.
+    assert cli(capsys, "train", "--resume", "--out", out)[0] == 0
+    assert train(capsys, names_file, tmp_path / "whole", "--steps", "40")[0] == 0
+    same_run(checkpoint.load(tmp_path / "whole"), checkpoint.load(out))
+
+
+# --------------------------------------------------------------------- the reference run
+@pytest.fixture(scope="module")
+def reference_names():
+    path = reference_names_path()
+    if path is None:
+        pytest.skip(f"makemore's names.txt not found at {reference_names_candidate()}")
+    if sha256_of(path) != REFERENCE_NAMES_SHA256:
+        pytest.skip(f"{path} is not makemore's names.txt (its sha256 differs)")
+    return path
+
+
+def test_pure_prints_the_reference_first_losses(capsys, reference_names, tmp_path):
+    # The first two steps of the 1000-step run, then a stop: the whole run is marked slow.
+    code, out, err = cli(capsys, "train", "--backend", "pure", "--data", reference_names,
+                         "--out", tmp_path / "ref", "--stop-at", "2")  # fmt: skip
+    assert code == 0, err
+    assert "num docs: 32033 | vocab size: 27 | num params: 4192" in out
+    assert "step    1 / 1000 | loss 3.3660 |" in out
+    assert "step    2 / 1000 | loss 3.4243 |" in out
+    assert checkpoint.load(tmp_path / "ref").losses[0] == pytest.approx(3.3659669475848504, rel=1e-12)
+
+
+def assert_reference_results(out: str) -> None:
+    assert "step 1000 / 1000 | loss 2.6497 |" in out
+    assert "final loss 2.6497" in out
+    printed = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("sample ")]
+    assert printed == REFERENCE_SAMPLES
+
+
+def test_numpy_prints_the_reference_run(capsys, reference_names, tmp_path):
+    numpy_backend_or_skip()
+    code, out, err = cli(capsys, "train", "--backend", "numpy", "--data", reference_names, "--out", tmp_path / "n")
+    assert code == 0, err
+    assert_reference_results(out)
+    # sample without --seed continues the run's generator: the same 20 names again
+    code, sampled, _ = cli(capsys, "sample", "--checkpoint", tmp_path / "n", "--backend", "numpy")
+    assert sampled.split() == REFERENCE_SAMPLES
+
+
+@pytest.mark.slow
+def test_pure_prints_the_whole_reference_run(capsys, reference_names, tmp_path):
+    code, out, err = cli(capsys, "train", "--backend", "pure", "--data", reference_names, "--out", tmp_path / "p")
+    assert code == 0, err
+    assert_reference_results(out)
+    assert checkpoint.load(tmp_path / "p").losses[-1] == pytest.approx(2.6496944697407585, rel=1e-12)
