@@ -132,7 +132,9 @@ def metrics_csv(losses: Sequence[float], seconds: Sequence[float], lr: float, nu
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(METRICS_COLUMNS)
     for s, (loss, mean, took) in enumerate(zip(losses, running_means(losses), seconds)):
-        writer.writerow([s + 1, repr(float(loss)), repr(mean), repr(learning_rate(lr, s, num_steps)), f"{took:.6f}"])
+        writer.writerow(
+            [s + 1, repr(float(loss)), repr(mean), repr(learning_rate(lr, s, num_steps)), f"{took:.6f}"]
+        )
     return out.getvalue()
 
 
@@ -177,7 +179,9 @@ def plot_losses(curves: dict[str, Sequence[float]], path: str | os.PathLike[str]
     for index, (label, losses) in enumerate(curves.items()):
         colour, style = f"C{index}", styles[index % len(styles)]
         steps = range(1, len(losses) + 1)
-        axes.plot(steps, losses, color=colour, linestyle=style, alpha=0.3, linewidth=0.8, label=f"{label}: loss")
+        axes.plot(
+            steps, losses, color=colour, linestyle=style, alpha=0.3, linewidth=0.8, label=f"{label}: loss"
+        )
         axes.plot(
             steps,
             running_means(losses),

@@ -89,7 +89,9 @@ class Checkpoint:
         rng.setstate(self.rng_state)
         return rng
 
-    def advanced(self, params: Params, m: Params, v: Params, losses: list[float], seconds: list[float]) -> "Checkpoint":
+    def advanced(
+        self, params: Params, m: Params, v: Params, losses: list[float], seconds: list[float]
+    ) -> "Checkpoint":
         """The state after `len(losses)` more steps."""
         return replace(
             self,
@@ -140,7 +142,9 @@ def _plain(params: Params) -> Params:
 def dumps(checkpoint: Checkpoint) -> str:
     """JSON text with one top-level field per line (so `head` shows the small ones)."""
     compact = dict(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    lines = [f"{json.dumps(key)}: {json.dumps(value, **compact)}" for key, value in to_json(checkpoint).items()]
+    lines = [
+        f"{json.dumps(key)}: {json.dumps(value, **compact)}" for key, value in to_json(checkpoint).items()
+    ]
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
@@ -149,7 +153,9 @@ def save(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Path:
     try:
         text = dumps(checkpoint)
     except ValueError as error:  # allow_nan=False: a weight or a loss is inf or nan
-        raise CheckpointError(f"cannot save a checkpoint holding a value that is not finite ({error})") from None
+        raise CheckpointError(
+            f"cannot save a checkpoint holding a value that is not finite ({error})"
+        ) from None
     return atomic_write_text(checkpoint_file(path), text)
 
 
@@ -185,7 +191,7 @@ def _read_json(file: Path) -> dict[str, Any]:
             f"column {error.colno}, of {len(text)} characters); it cannot be used"
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{file} is not a microgpt-spec checkpoint (no \"format\": \"{FORMAT}\")")
+        raise CheckpointError(f'{file} is not a microgpt-spec checkpoint (no "format": "{FORMAT}")')
     return data
 
 
@@ -246,7 +252,9 @@ def _check_version(data: dict[str, Any]) -> None:
 
 def _config(raw: Any) -> Config:
     if not isinstance(raw, dict) or set(raw) != set(CONFIG_FIELDS):
-        raise CheckpointError(f"config must have exactly the fields {', '.join(CONFIG_FIELDS)}, got {raw!r}")
+        raise CheckpointError(
+            f"config must have exactly the fields {', '.join(CONFIG_FIELDS)}, got {raw!r}"
+        )
     try:
         return Config(**raw)
     except (TypeError, ValueError) as error:
@@ -272,7 +280,12 @@ def _matrices(data: dict[str, Any], key: str, config: Config) -> Params:
         isinstance(rows, list) and all(isinstance(row, list) for row in rows) for rows in raw.values()
     ):
         raise CheckpointError(f"{key} must map each parameter name to a list of rows")
-    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for rows in raw.values() for row in rows for x in row):
+    if not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool)
+        for rows in raw.values()
+        for row in rows
+        for x in row
+    ):
         raise CheckpointError(f"{key} holds something that is not a number")
     try:
         check_params(raw, config)
@@ -291,7 +304,9 @@ def _int(data: dict[str, Any], key: str, minimum: int | None) -> int:
 
 def _floats(data: dict[str, Any], key: str) -> list[float]:
     values = data[key]
-    if not isinstance(values, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+    if not isinstance(values, list) or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in values
+    ):
         raise CheckpointError(f"{key} must be a list of numbers")
     return [float(x) for x in values]
 
@@ -310,7 +325,9 @@ def _data_source(raw: Any) -> DataSource:
         source = DataSource(**raw)
     except TypeError:
         raise CheckpointError("data must have the fields path, sha256, num_docs, long_docs") from None
-    if not (isinstance(source.path, str) and isinstance(source.sha256, str) and isinstance(source.num_docs, int)):
+    if not (
+        isinstance(source.path, str) and isinstance(source.sha256, str) and isinstance(source.num_docs, int)
+    ):
         raise CheckpointError("data.path and data.sha256 must be text, data.num_docs an integer")
     return source
 

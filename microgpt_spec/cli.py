@@ -63,4 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m microgpt_spec.cli` runs this file as __main__, a second copy of the module:
+    # use the real one, so its CommandError is the one the commands raise.
+    from microgpt_spec.cli import main as real_main
+
+    sys.exit(real_main())

@@ -69,8 +69,15 @@ class StepStats:
 class PlainProgress:
     """One line per step (or per `every` steps, and always the last), for pipes and logs."""
 
-    def __init__(self, num_steps: int, earlier_losses: list[float] = (), *, every: int = 1,
-                 label: str = "", out: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        num_steps: int,
+        earlier_losses: list[float] = (),
+        *,
+        every: int = 1,
+        label: str = "",
+        out: TextIO | None = None,
+    ) -> None:
         self.stats = StepStats(num_steps, list(earlier_losses))
         self.every = max(1, every)
         self.prefix = f"[{label}] " if label else ""
@@ -103,7 +110,9 @@ def describe_step(stats: StepStats) -> str:
 class RichProgress:
     """A live progress bar (rich) for a terminal; `note` prints above the bar."""
 
-    def __init__(self, num_steps: int, earlier_losses: list[float] = (), *, label: str = "train") -> None:
+    def __init__(
+        self, num_steps: int, earlier_losses: list[float] = (), *, label: str = "train", console=None
+    ) -> None:
         from rich.progress import BarColumn, Progress, TextColumn
 
         self.stats = StepStats(num_steps, list(earlier_losses))
@@ -114,6 +123,7 @@ class RichProgress:
             TextColumn("loss {task.fields[loss]} (mean {task.fields[mean]})"),
             TextColumn("{task.fields[speed]} steps/s"),
             TextColumn("{task.fields[left]} left"),
+            console=console,  # None: rich's console on standard output
         )
         self.task = self.bar.add_task(
             label, total=num_steps, completed=len(earlier_losses), loss="-", mean="-", speed="-", left="?"

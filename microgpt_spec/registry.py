@@ -6,6 +6,7 @@ Accepted forms, tried in this order:
   with an attribute (``--backend=mine.py:Backend``);
 * ``package.module:attribute`` (``--backend=my_pkg.impl:Backend``);
 * a name registered in the ``microgpt_spec.backends`` entry point group (``pure``, ``numpy``);
+  it wins over a folder of the same name in the current directory (write ``./pure`` for that);
 * an importable module name (``--backend=my_pkg.impl``).
 
 Inside a module, the backend is the attribute named after the colon or, without one, the
@@ -84,6 +85,8 @@ def find_backend(spec: str) -> LoadedBackend:
     if not attribute and spec in registered:
         target = _load_entry_point(registered[spec])
         return LoadedBackend(_instantiate(target, spec), spec, _origin_of(target))
+    if not attribute and Path(spec).is_dir():  # a bare folder name, after the registered names
+        return _from_module(_import_file(_backend_file(Path(spec))), None, spec)
     module = _import_module(module_name, spec)
     return _from_module(module, attribute or None, spec)
 
@@ -99,7 +102,8 @@ def no_backend_message() -> str:
 
 
 def _looks_like_path(spec: str) -> bool:
-    return spec.endswith(".py") or "/" in spec or "\\" in spec or Path(spec).is_dir()
+    """Unmistakably a path: a registered name never has a slash or ends in .py."""
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
 
 
 def _backend_file(path: Path) -> Path:

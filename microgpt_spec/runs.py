@@ -6,7 +6,7 @@ state in a `Checkpoint` between chunks of steps, so that at any moment there is 
 consistent state to save:
 
     rng = random.Random(seed); rng.shuffle(docs)       # same draws as the reference
-    tokenizer, config, params = init_params(config, rng)
+    tokenizer = build_tokenizer(docs); params = init_params(config, rng)
     state = Checkpoint(next_step=0, rng_state=rng.getstate(), m=0, v=0, ...)
     while state.next_step < num_steps:
         result = backend.train(state.params, ..., start_step=state.next_step,
@@ -59,8 +59,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--n-layer --n-embd --n-head --block-size (None when not given)."""
     defaults = Config()
     for name in SHAPE_FIELDS:
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=positive_int,
-                            help=f"model shape (default: {getattr(defaults, name)})")
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=positive_int,
+            metavar="N",
+            help=f"model shape (default: {getattr(defaults, name)})",
+        )
 
 
 # --------------------------------------------------------------------- backends
@@ -107,7 +112,9 @@ def apply_long_docs(docs: list[str], block_size: int, policy: str, path: Path) -
     long_docs = [doc for doc in docs if not fits(doc, block_size)]
     if not long_docs:
         return docs, ""
-    count = f"{len(long_docs)} of {len(docs)} documents in {path} are longer than {block_size - 1} characters"
+    count = (
+        f"{len(long_docs)} of {len(docs)} documents in {path} are longer than {block_size - 1} characters"
+    )
     room = f"(block_size {block_size} holds BOS + {block_size - 1} characters + the closing BOS)"
     if policy == "refuse":
         longest = max(len(doc) for doc in long_docs)
@@ -127,7 +134,9 @@ def apply_long_docs(docs: list[str], block_size: int, policy: str, path: Path) -
     )
 
 
-def prepare_documents(path: Path, block_size: int, policy: str, seed: int) -> tuple[Documents, random.Random]:
+def prepare_documents(
+    path: Path, block_size: int, policy: str, seed: int
+) -> tuple[Documents, random.Random]:
     """Read, apply the long-document policy, shuffle with a fresh `Random(seed)`.
 
     Returns the generator too: the reference draws the initial weights from the same one,
@@ -177,8 +186,14 @@ def build_config(vocab_size: int, overrides: dict[str, int]) -> Config:
         raise CommandError(f"the model options do not make a valid model: {error}") from None
 
 
-def fresh_state(backend: LoadedBackend, documents: Documents, rng: random.Random, overrides: dict[str, int],
-                num_steps: int, seed: int) -> Checkpoint:
+def fresh_state(
+    backend: LoadedBackend,
+    documents: Documents,
+    rng: random.Random,
+    overrides: dict[str, int],
+    num_steps: int,
+    seed: int,
+) -> Checkpoint:
     """Step 0 of a new run: the tokenizer, the config and the initial weights, drawn as the
     reference draws them (from `rng`, right after the shuffle)."""
     tokenizer = backend.backend.build_tokenizer(documents.docs)
@@ -249,8 +264,13 @@ def train_in_chunks(
     return state
 
 
-def run_chunk(backend: Any, state: Checkpoint, sequences: Sequence[Sequence[int]], stop: int,
-              on_step: Callable[[int, float], None]) -> Checkpoint:
+def run_chunk(
+    backend: Any,
+    state: Checkpoint,
+    sequences: Sequence[Sequence[int]],
+    stop: int,
+    on_step: Callable[[int, float], None],
+) -> Checkpoint:
     """Steps state.next_step .. stop-1 through the contract's `train`; the new state."""
     seconds: list[float] = []
     last = time.perf_counter()
@@ -274,7 +294,9 @@ def run_chunk(backend: Any, state: Checkpoint, sequences: Sequence[Sequence[int]
     if len(seconds) != expected:  # a backend that does not call on_step: share the time out
         seconds = [(time.perf_counter() - last) / expected] * expected
     check_finite(losses, state)
-    return state.advanced(plain_copy(result.params), plain_copy(result.m), plain_copy(result.v), losses, seconds)
+    return state.advanced(
+        plain_copy(result.params), plain_copy(result.m), plain_copy(result.v), losses, seconds
+    )
 
 
 class Diverged(CommandError):
@@ -296,7 +318,9 @@ def check_finite(losses: Sequence[float], state: Checkpoint) -> None:
 
 
 # --------------------------------------------------------------------- sampling
-def draw_samples(backend: Any, state: Checkpoint, n: int, temperature: float, rng: random.Random) -> list[str]:
+def draw_samples(
+    backend: Any, state: Checkpoint, n: int, temperature: float, rng: random.Random
+) -> list[str]:
     """n names from the checkpoint's weights, each drawn with the backend's `generate`.
 
     The ids are turned into characters with the checkpoint's own `chars`, so any backend

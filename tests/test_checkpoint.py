@@ -21,8 +21,10 @@ CONFIG = Config(vocab_size=5, n_layer=1, n_embd=4, n_head=2, block_size=6)
 
 
 def random_params(config: Config, rng: random.Random):
-    return {name: [[rng.gauss(0, 1) for _ in range(cols)] for _ in range(rows)]
-            for name, (rows, cols) in param_shapes(config).items()}
+    return {
+        name: [[rng.gauss(0, 1) for _ in range(cols)] for _ in range(rows)]
+        for name, (rows, cols) in param_shapes(config).items()
+    }
 
 
 def make_checkpoint(seed: int = 0, next_step: int = 3) -> Checkpoint:
@@ -107,7 +109,11 @@ def test_a_truncated_file_is_reported_as_such(saved):
 
 @pytest.mark.parametrize(
     "content, message",
-    [("", "empty"), ("[1, 2]", "not a microgpt-spec checkpoint"), ('{"format": "other"}', "not a microgpt-spec")],
+    [
+        ("", "empty"),
+        ("[1, 2]", "not a microgpt-spec checkpoint"),
+        ('{"format": "other"}', "not a microgpt-spec"),
+    ],
 )
 def test_files_that_are_no_checkpoint(tmp_path, content, message):
     path = tmp_path / "checkpoint.json"

@@ -7,6 +7,7 @@ Most tests run the command in this process (`cli.main`) on a tiny model (4 dimen
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
@@ -15,14 +16,23 @@ import textwrap
 import time
 
 import pytest
+from rich.console import Console
 
 from microgpt_spec import checkpoint
 from microgpt_spec.artifacts import read_metrics_csv
 from microgpt_spec.cli import main
-from microgpt_spec.data import REFERENCE_NAMES_SHA256, reference_names_candidate, reference_names_path, sha256_of
+from microgpt_spec.progress import PlainProgress, RichProgress, format_duration, progress_display
+from microgpt_spec.data import (
+    REFERENCE_NAMES_SHA256,
+    reference_names_candidate,
+    reference_names_path,
+    sha256_of,
+)
 from microgpt_spec.registry import BackendLoadError, find_backend
 
-NAMES = "emma ava mia liam noah zoe ivy max leo eli ada isla ruby finn owen luca nora jude cora ezra".split()
+NAMES = (
+    "emma ava mia liam noah zoe ivy max leo eli ada isla ruby finn owen luca nora jude cora ezra".split()
+)
 TINY = ["--n-embd", "4", "--n-head", "2", "--block-size", "6"]
 
 REFERENCE_SAMPLES = (
@@ -89,7 +99,9 @@ def test_without_a_terminal_progress_is_one_plain_line_per_step(capsys, names_fi
 
 
 def test_log_every_thins_the_lines(capsys, names_file, tmp_path):
-    _, out, _ = train(capsys, names_file, tmp_path / "run", "--steps", "5", "--samples", "0", "--log-every", "2")
+    _, out, _ = train(
+        capsys, names_file, tmp_path / "run", "--steps", "5", "--samples", "0", "--log-every", "2"
+    )
     assert [line.split("|")[0].strip() for line in out.splitlines() if line.startswith("step")] == [
         "step 2 / 5", "step 4 / 5", "step 5 / 5",
     ]  # fmt: skip
@@ -99,8 +111,34 @@ def test_an_existing_run_is_not_replaced_by_accident(capsys, names_file, tmp_pat
     train(capsys, names_file, tmp_path / "run", "--steps", "2", "--samples", "0")
     code, _, err = train(capsys, names_file, tmp_path / "run", "--steps", "2")
     assert code == 2 and "already holds a run at step 2 of 2" in err and "--resume" in err
-    code, _, err = train(capsys, names_file, tmp_path / "run", "--steps", "3", "--overwrite", "--samples", "0")
+    code, _, err = train(
+        capsys, names_file, tmp_path / "run", "--steps", "3", "--overwrite", "--samples", "0"
+    )
     assert code == 0 and checkpoint.load(tmp_path / "run").num_steps == 3
+
+
+def test_on_a_terminal_a_live_bar_shows_step_loss_mean_speed_and_time_left():
+    console = Console(file=io.StringIO(), force_terminal=True, width=150)
+    with RichProgress(4, [3.0, 2.0], console=console) as bar:
+        bar.note("a notice")
+        for step, loss in [(2, 1.5), (3, 1.0)]:
+            bar.update(step, loss)
+    shown = console.file.getvalue()
+    assert "a notice" in shown and "step 4/4" in shown and "loss 1.0000 (mean 1.8750)" in shown
+    assert "steps/s" in shown and "left" in shown
+
+
+def test_progress_is_plain_lines_unless_standard_output_is_a_terminal(monkeypatch):
+    assert isinstance(progress_display(3), PlainProgress)  # pytest captures stdout: no terminal
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert isinstance(progress_display(3), RichProgress)
+
+
+@pytest.mark.parametrize(
+    "seconds, shown", [(1.5, "1.5s"), (75, "1m15s"), (3725, "1h02m"), (float("nan"), "?")]
+)
+def test_durations_read_naturally(seconds, shown):
+    assert format_duration(seconds) == shown
 
 
 # --------------------------------------------------------------------- resuming
@@ -109,7 +147,9 @@ def test_stop_and_resume_gives_the_uninterrupted_run_bit_for_bit(capsys, names_f
     code, _, err = train(capsys, names_file, tmp_path / "parts", "--steps", "7", "--stop-at", "2")
     assert code == 0 and "stopped at step 2 of 7" in err and "--resume" in err
     assert checkpoint.load(tmp_path / "parts").next_step == 2
-    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "parts", "--stop-at", "5", "--save-every", "2")
+    code, _, err = cli(
+        capsys, "train", "--resume", "--out", tmp_path / "parts", "--stop-at", "5", "--save-every", "2"
+    )
     assert code == 0, err
     code, out, err = cli(capsys, "train", "--resume", "--out", tmp_path / "parts")
     assert code == 0, err
@@ -120,7 +160,17 @@ def test_stop_and_resume_gives_the_uninterrupted_run_bit_for_bit(capsys, names_f
     assert [r["loss"] for r in whole_csv] == [r["loss"] for r in parts_csv]
 
 
-def test_a_checkpoint_trained_by_pure_resumes_on_numpy_and_the_other_way(capsys, names_file, tmp_path):
+def test_resume_from_another_folder_continues_into_out(capsys, names_file, tmp_path):
+    train(capsys, names_file, tmp_path / "run", "--steps", "4", "--stop-at", "2")
+    code, _, err = cli(
+        capsys, "train", "--resume", tmp_path / "run" / "checkpoint.json", "--out", tmp_path / "fork"
+    )
+    assert code == 0, err
+    assert checkpoint.load(tmp_path / "run").next_step == 2  # the original stays as it was
+    assert checkpoint.load(tmp_path / "fork").complete
+
+
+def test_a_checkpoint_trained_by_pure_resumes_on_numpy(capsys, names_file, tmp_path):
     numpy_backend_or_skip()
     train(capsys, names_file, tmp_path / "p", "--steps", "6", "--stop-at", "3")
     code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "p", "--backend", "numpy")
@@ -153,7 +203,9 @@ def test_resuming_a_complete_run_trains_nothing(capsys, names_file, tmp_path):
     [("--n-embd", "8", "n-embd 4"), ("--steps", "9", "steps 4"), ("--seed", "1", "seed 42"),
      ("--long-docs", "skip", "long-docs truncate")],
 )  # fmt: skip
-def test_resume_refuses_settings_other_than_the_checkpoints(capsys, names_file, tmp_path, option, value, recorded):
+def test_resume_refuses_settings_other_than_the_checkpoints(
+    capsys, names_file, tmp_path, option, value, recorded
+):
     train(capsys, names_file, tmp_path / "run", "--steps", "4", "--stop-at", "1")
     code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run", option, value)
     assert code == 2 and recorded in err and f"leave {option} out" in err
@@ -203,7 +255,9 @@ def bad_data(tmp_path, kind):
     [("missing", "does not exist"), ("empty", "contains no names"), ("not UTF-8", "is not UTF-8 text")],
 )
 def test_unusable_data_files(capsys, tmp_path, kind, message):
-    code, out, err = cli(capsys, "train", "--data", bad_data(tmp_path, kind), "--out", tmp_path / "run", *TINY)
+    code, out, err = cli(
+        capsys, "train", "--data", bad_data(tmp_path, kind), "--out", tmp_path / "run", *TINY
+    )
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
 
@@ -229,7 +283,9 @@ def long_names_file(tmp_path):
 
 
 def test_long_documents_are_truncated_by_default_with_a_notice(capsys, tmp_path):
-    code, _, err = cli(capsys, "train", "--data", long_names_file(tmp_path), "--out", tmp_path / "r", *TINY, "--steps", "1")
+    code, _, err = cli(
+        capsys, "train", "--data", long_names_file(tmp_path), "--out", tmp_path / "r", *TINY, "--steps", "1"
+    )
     assert code == 0
     assert "2 of 23 documents" in err and "longer than 5 characters" in err and "first 6 positions" in err
     assert checkpoint.load(tmp_path / "r").data.num_docs == 23
@@ -266,7 +322,9 @@ class Backend(PureBackend):
 def test_a_diverging_run_stops_and_keeps_the_last_finite_state(capsys, names_file, tmp_path):
     backend = tmp_path / "nan_backend.py"
     backend.write_text(NAN_BACKEND)
-    code, _, err = train(capsys, names_file, tmp_path / "run", "--backend", backend, "--steps", "6", "--save-every", "1")
+    code, _, err = train(
+        capsys, names_file, tmp_path / "run", "--backend", backend, "--steps", "6", "--save-every", "1"
+    )
     assert code == 2 and "training diverged: the loss of step 4 is nan" in err
     assert checkpoint.load(tmp_path / "run").next_step == 3
 
@@ -288,6 +346,10 @@ class Backend(PureBackend):
 """
 
 
+#: The command line in a child process, as the `microgpt-spec` script runs it.
+CLI_COMMAND = [sys.executable, "-c", "import sys; from microgpt_spec.cli import main; sys.exit(main())"]
+
+
 def wait_for_step(path, step, process, timeout=30.0) -> None:
     """Until the checkpoint at `path` has reached `step` (or the process ended)."""
     deadline = time.monotonic() + timeout
@@ -299,13 +361,17 @@ def wait_for_step(path, step, process, timeout=30.0) -> None:
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
-def test_an_interrupted_run_saves_its_last_good_state_and_resumes_exactly(capsys, names_file, tmp_path, signal_number):
+def test_an_interrupted_run_saves_its_last_good_state_and_resumes_exactly(
+    capsys, names_file, tmp_path, signal_number
+):
     slow = tmp_path / "slow_backend.py"
     slow.write_text(textwrap.dedent(SLOW_BACKEND))
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "microgpt_spec.cli", "train", "--backend", str(slow), "--data", str(names_file),
+    command = [*CLI_COMMAND, "train", "--backend", str(slow), "--data", str(names_file),
                "--out", str(out), *TINY, "--steps", "40", "--save-every", "5"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         wait_for_step(out / "checkpoint.json", 5, process)
         process.send_signal(signal_number)
@@ -354,7 +420,9 @@ def assert_reference_results(out: str) -> None:
 
 def test_numpy_prints_the_reference_run(capsys, reference_names, tmp_path):
     numpy_backend_or_skip()
-    code, out, err = cli(capsys, "train", "--backend", "numpy", "--data", reference_names, "--out", tmp_path / "n")
+    code, out, err = cli(
+        capsys, "train", "--backend", "numpy", "--data", reference_names, "--out", tmp_path / "n"
+    )
     assert code == 0, err
     assert_reference_results(out)
     # sample without --seed continues the run's generator: the same 20 names again
@@ -364,7 +432,9 @@ def test_numpy_prints_the_reference_run(capsys, reference_names, tmp_path):
 
 @pytest.mark.slow
 def test_pure_prints_the_whole_reference_run(capsys, reference_names, tmp_path):
-    code, out, err = cli(capsys, "train", "--backend", "pure", "--data", reference_names, "--out", tmp_path / "p")
+    code, out, err = cli(
+        capsys, "train", "--backend", "pure", "--data", reference_names, "--out", tmp_path / "p"
+    )
     assert code == 0, err
     assert_reference_results(out)
     assert checkpoint.load(tmp_path / "p").losses[-1] == pytest.approx(2.6496944697407585, rel=1e-12)

@@ -39,7 +39,7 @@ from typing import Sequence
 from microgpt_spec.artifacts import atomic_write_text, plot_losses
 from microgpt_spec.checkpoint import Checkpoint
 from microgpt_spec.cli import CommandError
-from microgpt_spec.progress import format_duration, progress_display
+from microgpt_spec.progress import progress_display
 from microgpt_spec.recipe import plain_copy
 from microgpt_spec.registry import LoadedBackend
 from microgpt_spec.runs import (
@@ -61,17 +61,40 @@ HELP = "train several backends from the same start and compare losses and speed"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backends", nargs="+", required=True, metavar="BACKEND",
-                        help="two or more backends; the first is the one the others are compared with")
-    parser.add_argument("--steps", type=positive_int, default=200, help="training steps (default: 200)")
-    parser.add_argument("--data", help="one document per line, UTF-8 (default: the shipped data/names.txt)")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the shuffle and the initial weights (default: 42)")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        required=True,
+        metavar="BACKEND",
+        help="two or more backends; the first is the one the others are compared with",
+    )
+    parser.add_argument(
+        "--steps", type=positive_int, metavar="N", default=200, help="training steps (default: 200)"
+    )
+    parser.add_argument(
+        "--data", metavar="PATH", help="one document per line, UTF-8 (default: the shipped data/names.txt)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        default=42,
+        help="seed of the shuffle and the initial weights (default: 42)",
+    )
     add_model_arguments(parser)
-    parser.add_argument("--long-docs", choices=LONG_DOCS_POLICIES, default="truncate",
-                        help="documents longer than block_size - 1 characters (default: truncate)")
+    parser.add_argument(
+        "--long-docs",
+        choices=LONG_DOCS_POLICIES,
+        default="truncate",
+        help="documents longer than block_size - 1 characters (default: truncate)",
+    )
     parser.add_argument("--out", default="runs/compare", help="folder for compare.csv and compare.png")
-    parser.add_argument("--log-every", type=positive_int, default=0,
-                        help="without a terminal, print one progress line every N steps (default: steps/10)")
+    parser.add_argument(
+        "--log-every",
+        type=positive_int,
+        metavar="N",
+        help="without a terminal, print one progress line every N steps (default: steps/10)",
+    )
 
 
 @dataclass
@@ -96,13 +119,20 @@ def run(args: argparse.Namespace) -> int:
     start = fresh_state(loaded[0], documents, rng, config_overrides(args), args.steps, args.seed)
     sequences = encode_all(loaded[0].backend.build_tokenizer(documents.docs), documents.docs)
     for other in loaded[1:]:
-        check_same_chars(start.chars, other.backend.build_tokenizer(documents.docs).chars, f"backend {other.name}'s tokenizer")
+        check_same_chars(
+            start.chars,
+            other.backend.build_tokenizer(documents.docs).chars,
+            f"backend {other.name}'s tokenizer",
+        )
     print(
         f"compare: {args.steps} steps from the same initial weights (seed {args.seed}, "
         f"{num_params(start.config)} params), data {Path(documents.source.path).name}"
     )
     every = args.log_every or max(1, args.steps // 10)
-    runs = [time_training(backend, label, start, sequences, every) for backend, label in zip(loaded, labels(loaded))]
+    runs = [
+        time_training(backend, label, start, sequences, every)
+        for backend, label in zip(loaded, labels(loaded))
+    ]
     print()
     print(summary_table(runs))
     print()
@@ -131,8 +161,9 @@ def time_training(loaded: LoadedBackend, label: str, start: Checkpoint, sequence
             last = now
             progress.update(step, loss)
 
-        result = loaded.backend.train(start.params, start.config, sequences, start.num_steps,
-                                      hyper=start.hyper, on_step=step_done)
+        result = loaded.backend.train(
+            start.params, start.config, sequences, start.num_steps, hyper=start.hyper, on_step=step_done
+        )
         total = time.perf_counter() - began
     losses = [float(x) for x in result.losses]
     if len(losses) != start.num_steps:
@@ -151,7 +182,9 @@ def largest_loss_difference(a: Sequence[float], b: Sequence[float]) -> tuple[flo
 
 
 def largest_param_difference(a: dict[str, list[list[float]]], b: dict[str, list[list[float]]]) -> float:
-    return max(abs(x - y) for name in a for row_a, row_b in zip(a[name], b[name]) for x, y in zip(row_a, row_b))
+    return max(
+        abs(x - y) for name in a for row_a, row_b in zip(a[name], b[name]) for x, y in zip(row_a, row_b)
+    )
 
 
 def summary_table(runs: Sequence[Timed]) -> str:
@@ -164,7 +197,10 @@ def summary_table(runs: Sequence[Timed]) -> str:
         (f"speed vs {first.label}", [f"{first.total / r.total:.1f}x" for r in runs]),
         ("final loss", [f"{r.losses[-1]:.6f}" for r in runs]),
         ("max |loss diff|", ["-"] + [describe_loss_difference(first, r) for r in runs[1:]]),
-        ("max |param diff|", ["-"] + [f"{largest_param_difference(first.params, r.params):.2e}" for r in runs[1:]]),
+        (
+            "max |param diff|",
+            ["-"] + [f"{largest_param_difference(first.params, r.params):.2e}" for r in runs[1:]],
+        ),
     ]
     return table(["", *[r.label for r in runs]], [[name, *cells] for name, cells in rows])
 

@@ -28,7 +28,13 @@ import argparse
 import random
 import sys
 
-from microgpt_spec.runs import check_temperature, draw_samples, load_backend, load_checkpoint, non_negative_int
+from microgpt_spec.runs import (
+    check_temperature,
+    draw_samples,
+    load_backend,
+    load_checkpoint,
+    non_negative_int,
+)
 
 NAME = "sample"
 HELP = "draw names from a checkpoint (any backend samples any backend's checkpoint)"
@@ -36,11 +42,24 @@ HELP = "draw names from a checkpoint (any backend samples any backend's checkpoi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="a run folder or a checkpoint file")
-    parser.add_argument("--n", type=non_negative_int, default=20, help="how many names (default: 20)")
-    parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (default: 0.5)")
-    parser.add_argument("--seed", type=int,
-                        help="seed of a fresh generator (default: continue the training run's generator)")
-    parser.add_argument("--backend", default="pure", help="registered name, file or module:attribute (default: pure)")
+    parser.add_argument(
+        "--n", type=non_negative_int, metavar="N", default=20, help="how many names (default: 20)"
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=0.5, metavar="T", help="sampling temperature (default: 0.5)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="seed of a fresh generator (default: continue the training run's generator)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="pure",
+        metavar="BACKEND",
+        help="registered name, file or module:attribute (default: pure)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

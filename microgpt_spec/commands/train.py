@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 
 from microgpt_spec.artifacts import (
+    RUNNING_MEAN_WINDOW,
     atomic_write_text,
     metrics_csv,
     plot_losses,
@@ -80,25 +81,71 @@ PLOT_FILE = "loss.png"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", default="pure", help="registered name, file or module:attribute (default: pure)")
-    parser.add_argument("--out", help="the run folder (default: runs/BACKEND_NAME)")
-    parser.add_argument("--data", help="one document per line, UTF-8 (default: the shipped data/names.txt)")
-    parser.add_argument("--steps", type=positive_int, help=f"training steps (default: {DEFAULT_STEPS})")
-    parser.add_argument("--seed", type=int, help=f"seed of the shuffle and the initial weights (default: {DEFAULT_SEED})")
+    parser.add_argument(
+        "--backend",
+        default="pure",
+        metavar="BACKEND",
+        help="registered name, file or module:attribute (default: pure)",
+    )
+    parser.add_argument("--out", metavar="DIR", help="the run folder (default: runs/BACKEND_NAME)")
+    parser.add_argument(
+        "--data", metavar="PATH", help="one document per line, UTF-8 (default: the shipped data/names.txt)"
+    )
+    parser.add_argument(
+        "--steps", type=positive_int, metavar="N", help=f"training steps (default: {DEFAULT_STEPS})"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help=f"seed of the shuffle and the initial weights (default: {DEFAULT_SEED})",
+    )
     add_model_arguments(parser)
-    parser.add_argument("--long-docs", choices=LONG_DOCS_POLICIES,
-                        help="what to do with documents longer than block_size - 1 characters "
-                             f"(default: {DEFAULT_LONG_DOCS}, the reference's behaviour)")
-    parser.add_argument("--save-every", type=positive_int, default=100, help="save the checkpoint every N steps (default: 100)")
-    parser.add_argument("--stop-at", type=positive_int, metavar="STEP",
-                        help="stop after this step and save, as if interrupted (--resume continues)")
-    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
-                        help="continue the run in --out (or in the given run folder / checkpoint file)")
+    parser.add_argument(
+        "--long-docs",
+        choices=LONG_DOCS_POLICIES,
+        help="what to do with documents longer than block_size - 1 characters "
+        f"(default: {DEFAULT_LONG_DOCS}, the reference's behaviour)",
+    )
+    parser.add_argument(
+        "--save-every",
+        type=positive_int,
+        metavar="N",
+        default=100,
+        help="save the checkpoint every N steps (default: 100)",
+    )
+    parser.add_argument(
+        "--stop-at",
+        type=positive_int,
+        metavar="STEP",
+        help="stop after this step and save, as if interrupted (--resume continues)",
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue the run in --out (or in the given run folder / checkpoint file)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    parser.add_argument("--samples", type=non_negative_int, default=20, help="names to draw at the end (default: 20)")
-    parser.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (default: 0.5)")
-    parser.add_argument("--log-every", type=positive_int, default=1,
-                        help="without a terminal, print one line every N steps (default: 1)")
+    parser.add_argument(
+        "--samples",
+        type=non_negative_int,
+        metavar="N",
+        default=20,
+        help="names to draw at the end (default: 20)",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=0.5, metavar="T", help="sampling temperature (default: 0.5)"
+    )
+    parser.add_argument(
+        "--log-every",
+        type=positive_int,
+        metavar="N",
+        default=1,
+        help="without a terminal, print one line every N steps (default: 1)",
+    )
 
 
 # --------------------------------------------------------------------- the command
@@ -160,7 +207,9 @@ def start_run(args: argparse.Namespace, out: Path, loaded: LoadedBackend) -> tup
     refuse_to_replace(out, args.overwrite)
     block_size = args.block_size or Config().block_size
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    documents, rng = prepare_documents(data_path(args.data), block_size, args.long_docs or DEFAULT_LONG_DOCS, seed)
+    documents, rng = prepare_documents(
+        data_path(args.data), block_size, args.long_docs or DEFAULT_LONG_DOCS, seed
+    )
     state = fresh_state(loaded, documents, rng, config_overrides(args), args.steps or DEFAULT_STEPS, seed)
     return state, documents
 
@@ -217,10 +266,15 @@ def refuse_conflicts(args: argparse.Namespace, state: Checkpoint) -> None:
 
 
 # --------------------------------------------------------------------- training
-def train_session(args, loaded: LoadedBackend, state: Checkpoint, sequences, out: Path, until: int) -> Checkpoint:
+def train_session(
+    args, loaded: LoadedBackend, state: Checkpoint, sequences, out: Path, until: int
+) -> Checkpoint:
     """Train from state.next_step to `until` with a progress display, saving as we go."""
     save_run(state, out, plot=False)  # the run exists (and is resumable) from the start
-    with sigterm_as_interrupt(), progress_display(state.num_steps, state.losses, every=args.log_every) as progress:
+    with (
+        sigterm_as_interrupt(),
+        progress_display(state.num_steps, state.losses, every=args.log_every) as progress,
+    ):
         return train_in_chunks(
             loaded.backend,
             state,
@@ -235,13 +289,17 @@ def train_session(args, loaded: LoadedBackend, state: Checkpoint, sequences, out
 def save_run(state: Checkpoint, out: Path, *, plot: bool) -> None:
     """The checkpoint first (it is the truth), then the metrics made from it, then the plot."""
     save(state, out)
-    atomic_write_text(out / METRICS_FILE, metrics_csv(state.losses, state.step_seconds, state.hyper.lr, state.num_steps))
+    atomic_write_text(
+        out / METRICS_FILE, metrics_csv(state.losses, state.step_seconds, state.hyper.lr, state.num_steps)
+    )
     if plot and state.losses:
         title = f"microgpt, {Path(state.data.path).name}: step {state.next_step} of {state.num_steps}"
         plot_losses({"train": state.losses}, out / PLOT_FILE, title)
 
 
-def stopped(state: Checkpoint, out: Path, args: argparse.Namespace, loaded: LoadedBackend, *, why: str) -> int:
+def stopped(
+    state: Checkpoint, out: Path, args: argparse.Namespace, loaded: LoadedBackend, *, why: str
+) -> int:
     save_run(state, out, plot=True)
     again = f"microgpt-spec train --resume --out {out}"
     if args.backend != "pure":
@@ -269,8 +327,10 @@ def print_header(loaded: LoadedBackend, state: Checkpoint, documents: Documents,
 
 
 def print_results(args: argparse.Namespace, loaded: LoadedBackend, state: Checkpoint, out: Path) -> None:
-    mean = running_means(state.losses)[-1]
-    print(f"final loss {state.losses[-1]:.4f} (mean of the last {min(50, len(state.losses))} steps {mean:.4f})")
+    window = min(RUNNING_MEAN_WINDOW, len(state.losses))
+    print(
+        f"final loss {state.losses[-1]:.4f} (mean of the last {window} steps {running_means(state.losses)[-1]:.4f})"
+    )
     if args.samples:
         print(f"--- {args.samples} samples (temperature {args.temperature}) ---")
         names = draw_samples(loaded.backend, state, args.samples, args.temperature, state.rng())

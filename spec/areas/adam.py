@@ -229,8 +229,8 @@ def test_a_fresh_optimizer_has_zero_moments(backend, size):
            call="backend.adam(nodes, AdamHyper())", inputs={"params": params}, got=got, expected=expected,
            rule="Adam starts with m = v = 0, one of each per parameter (that is why it needs the "
                 "bias correction)",
-           repro=f"nodes = [backend.value(x) for x in {params!r}]\n"
-                 "from microgpt_spec.spec.contract import AdamHyper\n"
+           repro="from microgpt_spec.spec.contract import AdamHyper\n"
+                 f"nodes = [backend.value(x) for x in {params!r}]\n"
                  "opt = backend.adam(nodes, AdamHyper())\nprint(list(opt.m), list(opt.v))")
 
 
@@ -244,7 +244,7 @@ def test_first_step_moves_each_parameter_by_lr_against_its_gradient(backend, dat
     run = AdamRun(params, [grads], first_step=0, num_steps=num_steps)
     got = backend_states(backend, run)[0]
     lr, eps = AdamHyper().lr, AdamHyper().eps
-    # At step 0: m_hat = g and v_hat = g**2 exactly, so the move is lr * g / (|g| + eps).
+    # At step 0: m_hat = g and v_hat = g**2 (up to rounding), so the move is lr * g / (|g| + eps).
     expected = [p - lr * g / (abs(g) + eps) for p, g in zip(params, grads)]
     expect_close(got.params, expected, area="adam", call=f"opt.step(0, {num_steps})",
                  what="wrong parameters after the first step", inputs=run.inputs(),

@@ -28,7 +28,8 @@ import pytest
 from hypothesis import given, settings
 
 from microgpt_spec.spec.assertions import expect, tol
-from microgpt_spec.spec.expressions import Const, Dag, ancestors, build_on, dags, forward_mode
+from microgpt_spec.spec.expressions import (
+    BOUND, Dag, Op, ancestors, dags, forward_mode, make_node)
 from microgpt_spec.spec.profiles import examples
 
 pytestmark = pytest.mark.autograd
@@ -72,7 +73,7 @@ def grads_of(made: list[Any], positions: list[int]) -> list[float]:
     return [float(made[i].grad) for i in positions]
 
 
-def check_grads(dag: Dag, made: list[Any], positions: list[int], *, what: str) -> None:
+def check_grads(dag: Dag, made: list[Any], positions: list[int]) -> None:
     """Node i's grad must be d root / d node i, within tol('autograd') of the sum of the
     path terms' sizes (a correct backend may add the same terms in another order)."""
     __tracebackhide__ = True
@@ -87,15 +88,44 @@ def check_grads(dag: Dag, made: list[Any], positions: list[int], *, what: str) -
         root = names[dag.root]
         expect(False, f"autograd: after {root}.backward(), {names[i]}.grad is {value!r}, expected "
                       f"d{root}/d{names[i]} = {expected!r} (within {t}).",
-               call=f"{root}.backward(); {what}",
+               call=f"{root}.backward(); then read " + ", ".join(f"{names[j]}.grad" for j in positions),
                inputs={"graph": dag.code("; ")},
                got={names[j]: g for j, g in zip(positions, got)},
                expected={names[j]: oracle.grads[j] for j in positions},
                rule=PATH_RULE, repro=dag_repro(dag, positions))
 
 
+def build_checked(backend, dag: Dag) -> list[Any]:
+    """Make `dag` with the backend, node by node, checking each value as it is made.
+
+    A wrong value is an ops mistake, not an autograd one: it is reported as such, before
+    the wrong number can reach a log or a division and crash somewhere confusing.
+    """
+    __tracebackhide__ = True
+    values = forward_mode(dag).values
+    names = dag.names()
+    t = tol("autograd")
+    made: list[Any] = []
+    for i, node in enumerate(dag.nodes):
+        made.append(make_node(backend, node, made))
+        if not isinstance(node, Op):
+            continue
+        got = float(made[i].data)
+        if abs(got - values[i]) <= t.abs + t.rel * BOUND:
+            continue
+        shown = Dag(dag.nodes[: i + 1], i)
+        expect(False, f"autograd: the graph's value {names[i]} is wrong ({got!r}, expected "
+                      f"{values[i]!r}): an ops mistake; fix the ops area first.",
+               call=f"{names[i]} = {shown.code().splitlines()[-1].split(' = ', 1)[1]}",
+               inputs={"graph": shown.code("; ")}, got=got, expected=values[i],
+               rule="autograd differentiates the values that the operations compute; those must "
+                    "follow the ops rules (see the ops area's failures for the operation at fault)",
+               repro=f"{shown.code()}\nprint(float({names[i]}.data))")
+    return made
+
+
 def build_and_backward(backend, dag: Dag) -> list[Any]:
-    made = build_on(backend, dag)
+    made = build_checked(backend, dag)
     made[dag.root].backward()
     return made
 
@@ -105,16 +135,15 @@ def build_and_backward(backend, dag: Dag) -> list[Any]:
 @settings(max_examples=examples(100))
 def test_every_leaf_gets_d_root_d_leaf(backend, dag):
     made = build_and_backward(backend, dag)
-    check_grads(dag, made, dag.leaves(), what="the grad of every leaf")
+    check_grads(dag, made, dag.leaves())
 
 
 @given(dag=dags())
 @settings(max_examples=examples(40))
 def test_every_intermediate_node_gets_d_root_d_node(backend, dag):
     made = build_and_backward(backend, dag)
-    middle = [i for i, node in enumerate(dag.nodes)
-              if i != dag.root and not isinstance(node, Const) and i not in dag.leaves()]
-    check_grads(dag, made, middle, what="the grad of every intermediate node")
+    middle = [i for i, node in enumerate(dag.nodes) if isinstance(node, Op) and i != dag.root]
+    check_grads(dag, made, middle)
 
 
 @given(dag=dags(bystanders=False))
@@ -171,7 +200,7 @@ def test_backward_on_one_graph_leaves_another_graph_alone(backend, first, second
            repro=f"{first.code()}\n{root1}.backward()\nprint({grads})\n\n"
                  f"def second_graph():\n{second_body}\n    {root2}.backward()\n\n"
                  f"second_graph()\nprint({grads})")
-    check_grads(second, made_second, second.leaves(), what="the grad of every leaf of graph 2")
+    check_grads(second, made_second, second.leaves())
 
 
 # --------------------------------------------------------------------------- fixed shapes
@@ -202,32 +231,32 @@ def test_node_used_twice_in_one_op_collects_both_contributions(backend, code, ap
            repro=f"x = backend.value({x_value})\ny = {code}\ny.backward()\nprint(float(x.grad))")
 
 
-def test_shared_node_passes_on_its_gradient_only_when_complete(backend):
+@pytest.mark.parametrize("root_code", ["c + d", "d + c"])
+def test_shared_node_passes_on_its_gradient_only_when_complete(backend, root_code):
     """c is used by e directly (a short path) and through d = c * 3 (a longer one).
 
     A depth-first order that lists a node BEFORE its children (e, c, a, b, d) and is
-    processed in that order lets c pass its gradient to a and b while it holds only the
-    short path's 1, before d adds its 3.
+    processed in that order lets c pass its gradient on to a and b while it holds only the
+    short path's 1, before d adds its 3. (Both operand orders: such a search may take the
+    children left to right or right to left.)
     """
     a, b = backend.value(1.5), backend.value(-2.0)
     c = a * b
     d = c * 3
-    e = c + d
+    e = c + d if root_code == "c + d" else d + c
     e.backward()
     got = {"c": float(c.grad), "a": float(a.grad), "b": float(b.grad)}
     expected = {"c": 4.0, "a": 4.0 * -2.0, "b": 4.0 * 1.5}
     t = tol("autograd")
+    code = f"a = backend.value(1.5); b = backend.value(-2.0); c = a * b; d = c * 3; e = {root_code}"
     expect(all(abs(got[k] - expected[k]) <= t.abs + t.rel * abs(expected[k]) for k in got),
            "autograd: a node shared by a short and a long path passed on an incomplete gradient.",
-           call="a = backend.value(1.5); b = backend.value(-2.0); c = a * b; d = c * 3; "
-                "e = c + d; e.backward()",
-           got=got, expected=expected,
-           rule="de/dc = 1 (e = c + d) + 3 (through d = c * 3) = 4, so a.grad = 4 * b and b.grad "
+           call=f"{code}; e.backward()", got=got, expected=expected,
+           rule="de/dc = 1 (e adds c) + 3 (through d = c * 3) = 4, so a.grad = 4 * b and b.grad "
                 "= 4 * a. c may pass its gradient on only after every node that uses c (e AND d) "
                 "has added to it: visit nodes in REVERSE topological order (children after ALL "
                 "their parents), e.g. reverse a post-order depth-first list",
-           repro="a = backend.value(1.5)\nb = backend.value(-2.0)\nc = a * b\nd = c * 3\ne = c + d\n"
-                 "e.backward()\nprint(float(c.grad), float(a.grad), float(b.grad))")
+           repro=code.replace("; ", "\n") + "\ne.backward()\nprint(float(c.grad), float(a.grad), float(b.grad))")
 
 
 # --------------------------------------------------------------------------- big graphs
@@ -235,8 +264,9 @@ WIDE_OUT, WIDE_IN = 192, 240  # 192 x 240 weights: ~139k nodes, ~430 levels deep
 
 
 def grid_leaves(backend, rng: random.Random, count: int) -> list[Any]:
-    """`count` leaves with values k/64, k in -64..64: exact in float32, and every sum of
-    products below is exact too, so any order of summation gives the same gradient."""
+    """`count` leaves with values k/64, k in -64..64. Every product of two of them is a
+    multiple of 1/4096 below 1, and every sum below stays under 2**24 / 4096: all exact,
+    even in float32, so any order of summation gives exactly the same gradient."""
     return [backend.value(rng.randint(-64, 64) / 64) for _ in range(count)]
 
 
@@ -281,6 +311,18 @@ def chain_factor(k: int) -> float:
     return 2.0 if k % 2 == 0 else 0.5
 
 
+def deep_chain_gradients(steps: int) -> tuple[float, float]:
+    """(dz/dx, dz/dy) of `deep_chain`, walking the steps from the last one back.
+
+    All the numbers are powers of two or small sums of them: exact in any float.
+    """
+    dz_dy, after = 0.0, 1.0  # after = q_(k+1) * ... * q_(steps-1) for the step k at hand
+    for k in reversed(range(steps)):
+        dz_dy += after  # the y added at step k is scaled by every later q
+        after *= chain_factor(k)
+    return after, dz_dy  # after the loop, `after` is the product of all the q's
+
+
 DEEP_STEPS = 3000  # 6000 levels: six times Python's default recursion limit
 
 
@@ -323,12 +365,7 @@ def test_backward_handles_graphs_deeper_than_the_recursion_limit(backend):
                   f"x, y, z = deep_chain(backend, {DEEP_STEPS})\nz.backward()\n")
     backward_or_explain(z, what=f"a chain {2 * DEEP_STEPS} levels deep",
                         call="z.backward()", repro=repro_head)
-    factors = [chain_factor(k) for k in range(DEEP_STEPS)]
-    dz_dx, dz_dy, suffix = 1.0, 0.0, 1.0
-    for q in reversed(factors):  # suffix = q_(k+1) * ... * q_(steps-1) for the current k
-        dz_dy += suffix
-        suffix *= q
-    dz_dx = suffix
+    dz_dx, dz_dy = deep_chain_gradients(DEEP_STEPS)
     got = {"x.grad": float(x.grad), "y.grad": float(y.grad)}
     expected = {"x.grad": dz_dx, "y.grad": dz_dy}
     t = tol("autograd")

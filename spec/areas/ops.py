@@ -218,7 +218,6 @@ def grad_repro(case: OpCase, env: Env) -> str:
     return f"{leaf_lines(case, env)}\nc = {case.render(env)}\nc.backward()\nprint({grads})"
 
 
-
 def central_difference(case: OpCase, env: Env, name: str) -> float:
     """(f(x + h) - f(x - h)) / 2h for leaf `name`, on the closed-form forward value.
 

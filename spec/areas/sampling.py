@@ -75,13 +75,14 @@ class ReferenceDraw:
     uniform: float  # the rng.random() the draw used
 
     def is_near_tie_with(self, other: int, slack: float) -> bool:
-        """True if `other` is the neighbouring id and the random number sits within `slack`
-        of the cumulative boundary between them: a flip that rounding can explain."""
-        if abs(other - self.id) != 1:
+        """True if the random number sits within `slack` of every cumulative boundary between
+        this id and `other` (one boundary for neighbours; more only across ids of ~zero
+        probability): a flip that rounding can explain."""
+        if other == self.id or not 0 <= other < len(self.probs):
             return False
         cumulative = list(itertools.accumulate(self.probs))
-        boundary = cumulative[min(other, self.id)] / cumulative[-1]
-        return abs(self.uniform - boundary) <= slack
+        low, high = sorted((other, self.id))
+        return all(abs(self.uniform - c / cumulative[-1]) <= slack for c in cumulative[low:high])
 
 
 def reference_draw(logits: Sequence[float], temperature: float, rng: random.Random) -> ReferenceDraw:

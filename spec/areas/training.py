@@ -27,7 +27,7 @@ import copy
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import pytest
@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from microgpt_spec.spec import golden, oracle
 from microgpt_spec.spec.assertions import CONTEXT, expect, expect_close, to_array, to_float, tol
-from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult, param_shapes
+from microgpt_spec.spec.contract import Config, Params, TrainResult, param_shapes
 from microgpt_spec.spec.profiles import examples
 from microgpt_spec.spec.strategies import configs, token_sequences
 from microgpt_spec.spec.tolerances import Tolerance

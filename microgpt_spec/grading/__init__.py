@@ -1,0 +1,1 @@
+"""Grading (being written)."""
