@@ -174,7 +174,8 @@ class TrainResult:
     """What `train` hands back: enough to continue the run exactly where it stopped.
 
     `m` and `v` are Adam's moment estimates in the same names and shapes as `params`.
-    `losses[i]` is the loss of step `start_step + i`.
+    `losses[i]` is the loss of step `start_step + i`. `next_step` is the step a resumed
+    run starts from: the `stop_step` of the call.
     """
 
     params: Params

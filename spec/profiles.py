@@ -19,6 +19,8 @@ _BASE = settings(
     deadline=None,  # timings vary on a busy machine; speed is measured in benchmarks/
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=False,
+    # One failure, explained, is what a learner needs, not an ExceptionGroup of several.
+    report_multiple_bugs=False,
     # No "explain" phase: its coverage notes point into the spec's helpers, not at the bug.
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )

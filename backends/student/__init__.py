@@ -38,7 +38,7 @@ TODO_BY_AREA: dict[str, tuple[str, ...]] = {
     ),
     "ops": tuple(
         f"engine.Value.{name}"
-        for name in ("__add__", "__mul__", "__pow__", "log", "exp", "relu", "__neg__", "__radd__",
+        for name in ("__init__", "__add__", "__mul__", "__pow__", "log", "exp", "relu", "__neg__", "__radd__",
                      "__rmul__", "__sub__", "__rsub__", "__truediv__", "__rtruediv__")
     ),
     "autograd": ("engine.Value.backward", "engine.topological_order"),

@@ -40,9 +40,9 @@ class Value:
     """One scalar in the computation graph: `data`, `grad` (dL/d self, starts at 0),
     and how it was made (children and the local gradient towards each).
 
-    Written for you: the constructor. A leaf (a number you typed, a weight) has no
-    children: `Value(3.0)`. An operation passes its inputs and local gradients:
-    `Value(5.0, (a, b), (1, 1))` is "5.0, made from a and b; d/da = 1, d/db = 1".
+    A leaf (a number you typed, a weight) has no children: `Value(3.0)`. An operation
+    passes its inputs and local gradients: `Value(5.0, (a, b), (1, 1))` is "5.0, made from
+    a and b; d/da = 1, d/db = 1".
     """
 
     # __slots__: no per-instance __dict__; a training step makes ~100k Values, so this
@@ -55,10 +55,14 @@ class Value:
         children: tuple[Value, ...] = (),
         local_grads: tuple[Number, ...] = (),
     ) -> None:
-        self.data = data
-        self.grad: Number = 0
-        self._children = children
-        self._local_grads = local_grads
+        """Store the four fields: `data`, `grad` (0: nothing differentiated yet),
+        `_children` and `_local_grads`.
+
+        Example: Value(3.0) has data 3.0, grad 0, no children, no local gradients.
+        """
+        raise NotImplementedError(
+            "ops: Value.__init__: store data, grad = 0, _children and _local_grads"
+        )
 
     # ----------------------------------------------------------------- primitive ops
     def __add__(self, other: Value | Number) -> Value:

@@ -43,9 +43,9 @@ from microgpt_spec.spec.strategies import reals, vectors
 
 pytestmark = pytest.mark.adam
 
-# Every @settings below says report_multiple_bugs=False: when one mistake fails in two ways
-# (a ZeroDivisionError at step 0, wrong numbers later) the learner sees one explained failure
-# rather than a group of them.
+# The profiles set report_multiple_bugs=False (spec/profiles.py): when one mistake fails in
+# two ways (a ZeroDivisionError at step 0, wrong numbers later) the learner sees one
+# explained failure rather than a group of them.
 
 ADAM_RULE = (
     "at 0-based step s of num_steps: lr_t = lr*(1 - s/num_steps); m = beta1*m + (1-beta1)*g; "
@@ -219,7 +219,7 @@ def adam_runs(draw, hyper: st.SearchStrategy[AdamHyper] = st.just(AdamHyper()), 
 
 # --------------------------------------------------------------------------- the tests
 @given(size=st.integers(1, 5))
-@settings(max_examples=examples(5), report_multiple_bugs=False)
+@settings(max_examples=examples(5))
 def test_a_fresh_optimizer_has_zero_moments(backend, size):
     params = [0.5 * i - 1.0 for i in range(size)]
     opt = backend.adam([backend.value(x) for x in params], AdamHyper())
@@ -235,7 +235,7 @@ def test_a_fresh_optimizer_has_zero_moments(backend, size):
 
 
 @given(data=st.data())
-@settings(max_examples=examples(30), report_multiple_bugs=False)
+@settings(max_examples=examples(30))
 def test_first_step_moves_each_parameter_by_lr_against_its_gradient(backend, data):
     size = data.draw(st.integers(1, 4), label="number of parameters")
     params = data.draw(vectors(size), label="params")
@@ -255,13 +255,13 @@ def test_first_step_moves_each_parameter_by_lr_against_its_gradient(backend, dat
 
 
 @given(run=adam_runs())
-@settings(max_examples=examples(60), report_multiple_bugs=False)
+@settings(max_examples=examples(60))
 def test_steps_follow_the_adam_rule(backend, run):
     check_states(backend_states(backend, run), expected_states(run), run, ADAM_RULE)
 
 
 @given(run=adam_runs(hyper=hypers()))
-@settings(max_examples=examples(40), report_multiple_bugs=False)
+@settings(max_examples=examples(40))
 def test_steps_use_the_given_hyperparameters(backend, run):
     check_states(backend_states(backend, run), expected_states(run), run,
                  "the optimizer must use the AdamHyper it was given (lr, beta1, beta2, eps), not the "
@@ -282,7 +282,7 @@ def test_learning_rate_decays_linearly(backend, step, num_steps):
 
 
 @given(run=adam_runs())
-@settings(max_examples=examples(20), report_multiple_bugs=False)
+@settings(max_examples=examples(20))
 def test_gradients_are_zero_after_a_step(backend, run):
     for k, state in enumerate(backend_states(backend, run)):
         expect(state.grads == [0.0] * len(state.grads),
@@ -295,7 +295,7 @@ def test_gradients_are_zero_after_a_step(backend, run):
 
 
 @given(data=st.data())
-@settings(max_examples=examples(20), report_multiple_bugs=False)
+@settings(max_examples=examples(20))
 def test_zero_gradient_parameter_still_moves_on_momentum(backend, data):
     size = data.draw(st.integers(1, 3), label="number of parameters")
     params = data.draw(vectors(size), label="params")

@@ -127,7 +127,7 @@ def generate_repro(config: Config, params_seed: int, scale: float, temperature, 
     temperature=st.sampled_from([0.3, 0.5, 1.0, 1.7, 3.0]),
     seed=st.integers(0, 2**32 - 1),
 )
-@settings(max_examples=examples(40), report_multiple_bugs=False)
+@settings(max_examples=examples(40))
 def test_draws_are_rng_choices_over_softmax_of_logits_over_temperature(backend, logits, temperature, seed):
     count = 50  # consecutive draws from one rng: a wrong distribution shows up within a few
     probs = [float(p) for p in oracle.next_token_probs(logits, temperature)]
@@ -160,7 +160,7 @@ def test_draws_are_rng_choices_over_softmax_of_logits_over_temperature(backend, 
     temperature=st.floats(0.1, 10.0),
     seed=st.integers(0, 2**32 - 1),
 )
-@settings(max_examples=examples(40), report_multiple_bugs=False)
+@settings(max_examples=examples(40))
 def test_drawn_id_is_inside_the_vocabulary(backend, logits, temperature, seed):
     raw = backend.sample_next(list(logits), temperature, random.Random(seed))
     got = as_id(raw)
@@ -182,7 +182,7 @@ def logits_with_a_clear_winner(draw) -> tuple[list[float], int]:
 
 
 @given(case=logits_with_a_clear_winner(), seed=st.integers(0, 2**32 - 1))
-@settings(max_examples=examples(40), report_multiple_bugs=False)
+@settings(max_examples=examples(40))
 def test_small_temperature_picks_the_largest_logit(backend, case, seed):
     # At T = 0.05 every other id has probability at most exp(-1 / 0.05) = 2e-9 relative to
     # the winner, so a correct sampler draws another id once in ~5e7 calls. logits / T stays
@@ -353,13 +353,13 @@ def generate_cases(draw, max_block: int = 6) -> GenerateCase:
 
 
 @given(case=generate_cases())
-@settings(max_examples=examples(25), report_multiple_bugs=False)
+@settings(max_examples=examples(25))
 def test_generate_replays_the_reference_draws(backend, case):
     check_generated(run_generate(backend, case), case)
 
 
 @given(case=generate_cases())
-@settings(max_examples=examples(10), report_multiple_bugs=False)
+@settings(max_examples=examples(10))
 def test_generate_is_reproducible_from_the_seed(backend, case):
     first, second = run_generate(backend, case), run_generate(backend, case)
     expect([as_id(x) for x in first] == [as_id(x) for x in second],
@@ -406,7 +406,7 @@ def bos_steered(case: GenerateCase, stop_at: int | None) -> GenerateCase:
 
 
 @given(case=generate_cases(max_block=5), data=st.data())
-@settings(max_examples=examples(10), report_multiple_bugs=False)
+@settings(max_examples=examples(10))
 def test_generate_stops_when_it_draws_bos(backend, case, data):
     # BOS comes at position stop_at, before the last position when there is room: a backend
     # that skips BOS and carries on then returns too many ids.
@@ -418,7 +418,7 @@ def test_generate_stops_when_it_draws_bos(backend, case, data):
 
 
 @given(case=generate_cases(max_block=4))
-@settings(max_examples=examples(10), report_multiple_bugs=False)
+@settings(max_examples=examples(10))
 def test_generate_stops_after_block_size_positions(backend, case):
     steered = bos_steered(case, stop_at=None)
     reference = oracle.generate(steered.params, steered.config, steered.temperature, random.Random(steered.seed))

@@ -101,7 +101,7 @@ def init_repro(config: Config, seed: int) -> str:
 
 
 @given(config=configs(), seed=st.integers(0, 2**32 - 1))
-@settings(max_examples=examples(15), report_multiple_bugs=False)
+@settings(max_examples=examples(15))
 def test_init_params_draws_gauss_in_reference_order(backend, config, seed):
     rng = random.Random(seed)
     got = backend.init_params(config, rng)
@@ -366,7 +366,7 @@ def training_cases(draw):
 
 
 @given(case=training_cases())
-@settings(max_examples=examples(8), report_multiple_bugs=False)
+@settings(max_examples=examples(8))
 def test_train_matches_the_reference_on_small_models(backend, case):
     config, sequences, num_steps, start, seed = case
     params = oracle.init_params(config, random.Random(seed))
