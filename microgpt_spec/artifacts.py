@@ -10,11 +10,18 @@ What a run writes, besides the checkpoint (`microgpt_spec.checkpoint`):
 
 * `metrics.csv`, one row per training step:
       step        1-based, as the reference prints it ("step 1" is 0-based step s = 0)
-      loss        that step's training loss (the mean over the document's positions)
+      loss        that step's training loss (the mean over the document's positions;
+                  with a batch, the mean over its documents of each one's mean)
       loss_mean   the running mean: the mean of the last `RUNNING_MEAN_WINDOW` losses
       lr          the learning rate used at that step: lr * (1 - s / num_steps)
       seconds     the wall time that step took
-* `loss.png`, the loss curve: every step's loss (thin) and the running mean (thick).
+      tokens      the positions the step was scored on: sum over its documents of
+                  min(block_size, len(tokens) - 1)  (`train` writes these two columns)
+      tokens_per_s  tokens / seconds
+* `eval.csv`, one row per held-out evaluation (runs with --holdout):
+      step, heldout_loss, train_loss, docs  (see `microgpt_spec.checkpoint.Evaluation`)
+* `loss.png`, the loss curve: every step's loss (thin), the running mean (thick), and
+  the evaluations as points, when there are any.
 """
 
 from __future__ import annotations
@@ -27,13 +34,15 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 #: The running mean shown in the progress bar, the CSV and the plot: the last 50 steps.
 #: Each step sees one document, so one step's loss is noisy; 50 of them show the trend.
 RUNNING_MEAN_WINDOW = 50
 
 METRICS_COLUMNS = ("step", "loss", "loss_mean", "lr", "seconds")
+THROUGHPUT_COLUMNS = ("tokens", "tokens_per_s")
+EVAL_COLUMNS = ("step", "heldout_loss", "train_loss", "docs")
 
 
 # --------------------------------------------------------------------- atomic writes
@@ -126,15 +135,35 @@ def learning_rate(lr: float, step: int, num_steps: int) -> float:
     return lr * (1 - step / num_steps)
 
 
-def metrics_csv(losses: Sequence[float], seconds: Sequence[float], lr: float, num_steps: int) -> str:
-    """The text of metrics.csv (columns in the module doc). Losses keep every digit."""
+def metrics_csv(
+    losses: Sequence[float],
+    seconds: Sequence[float],
+    lr: float,
+    num_steps: int,
+    tokens: Sequence[int] | None = None,
+) -> str:
+    """The text of metrics.csv (columns in the module doc). Losses keep every digit.
+
+    With `tokens` (each step's token count) the throughput columns are added.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(METRICS_COLUMNS)
+    writer.writerow(METRICS_COLUMNS + (THROUGHPUT_COLUMNS if tokens is not None else ()))
     for s, (loss, mean, took) in enumerate(zip(losses, running_means(losses), seconds)):
-        writer.writerow(
-            [s + 1, repr(float(loss)), repr(mean), repr(learning_rate(lr, s, num_steps)), f"{took:.6f}"]
-        )
+        row = [s + 1, repr(float(loss)), repr(mean), repr(learning_rate(lr, s, num_steps)), f"{took:.6f}"]
+        if tokens is not None:
+            row += [tokens[s], f"{tokens[s] / took:.1f}" if took > 0 else ""]
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def eval_csv(evaluations: Iterable[Any]) -> str:
+    """The text of eval.csv: one row per evaluation (objects with the EVAL_COLUMNS fields)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EVAL_COLUMNS)
+    for e in evaluations:
+        writer.writerow([e.step, repr(float(e.heldout_loss)), repr(float(e.train_loss)), e.docs])
     return out.getvalue()
 
 
@@ -142,9 +171,10 @@ def read_metrics_csv(path: str | os.PathLike[str]) -> list[dict[str, float]]:
     """The rows of a metrics.csv, numbers as floats (step as an int)."""
     with open(path, newline="", encoding="utf-8") as file:
         return [
-            {key: (int(value) if key == "step" else float(value)) for key, value in row.items()}
+            {key: (int(value) if key in ("step", "tokens", "docs") else float(value or "nan"))
+             for key, value in row.items()}
             for row in csv.DictReader(file)
-        ]
+        ]  # fmt: skip
 
 
 # --------------------------------------------------------------------- plots
@@ -169,10 +199,16 @@ def save_figure(figure, path: str | os.PathLike[str]) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def plot_losses(curves: dict[str, Sequence[float]], path: str | os.PathLike[str], title: str) -> Path:
+def plot_losses(
+    curves: dict[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    title: str,
+    points: dict[str, Sequence[tuple[int, float]]] | None = None,
+) -> Path:
     """One PNG: for each labelled curve, every step's loss (thin) and its running mean
     (thick, same colour). Steps are numbered from 1 as in the CSV. Curves after the first
-    are dashed or dotted, so that identical curves (two faithful backends) both show."""
+    are dashed or dotted, so that identical curves (two faithful backends) both show.
+    `points` adds labelled series of (step, loss) markers joined by a line (evaluations)."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(8, 4.5))
     styles = ("-", "--", ":", "-.")
@@ -190,6 +226,10 @@ def plot_losses(curves: dict[str, Sequence[float]], path: str | os.PathLike[str]
             linewidth=2,
             label=f"{label}: mean of last {RUNNING_MEAN_WINDOW}",
         )
+    for index, (label, series) in enumerate((points or {}).items(), start=len(curves)):
+        if series:
+            steps, values = zip(*series)
+            axes.plot(steps, values, color=f"C{index}", marker="o", markersize=4, linewidth=1.5, label=label)
     axes.set_xlabel("step")
     axes.set_ylabel("loss (cross-entropy, nats)")
     axes.set_title(title)

@@ -9,17 +9,23 @@ run so that the result is bit for bit the result of a run that was never stopped
     chars                    the tokenizer's characters: id i is chars[i], BOS is len(chars)
     seed                     the run's seed (the shuffle and the initial weights come from it)
     num_steps, next_step     the schedule's length, and the 0-based step to run next
+    batch_size               documents per step (1: the reference's step)
     adam                     lr, beta1, beta2, eps
     data                     the documents' file (absolute path and sha256), how many there
-                             were, and the --long-docs policy that was applied to them
+                             were, the --long-docs policy that was applied to them, and the
+                             --holdout fraction with the number of documents it held out
     rng_state                the random generator's state after the weights were drawn:
                              training draws nothing, so this is where sampling continues
     losses, step_seconds     each step's loss and wall time so far (len == next_step)
+    evals                    held-out evaluations so far: after how many steps, the mean
+                             loss of the held-out documents and of as many training ones
     params, m, v             the weights and Adam's two moment estimates, by the reference
                              names and shapes (`param_shapes(config)`), rows of floats
 
 JSON is plain text that every language reads, and Python writes a float's shortest repr,
 which reads back as exactly the same float: nothing is rounded on the way through.
+Format version 1 had no batch_size, holdout or evals: such a checkpoint reads as batch 1,
+nothing held out, no evaluations (which is what it was).
 `save` writes atomically (see `microgpt_spec.artifacts`). `load` checks everything
 above and raises one `CheckpointError` that names the problem.
 """
@@ -39,7 +45,7 @@ from microgpt_spec.artifacts import atomic_write_text
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, check_params
 
 FORMAT = "microgpt-spec checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: The checkpoint's file name inside a run folder.
 FILENAME = "checkpoint.json"
 
@@ -56,8 +62,25 @@ class DataSource:
 
     path: str
     sha256: str
-    num_docs: int
+    num_docs: int  # after the long-document policy, held-out documents included
     long_docs: str
+    holdout: float = 0.0  # the --holdout fraction
+    heldout_docs: int = 0  # how many documents it held out: round(holdout * num_docs)
+
+    @property
+    def training_docs(self) -> int:
+        return self.num_docs - self.heldout_docs
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The model after `step` steps, scored on `docs` held-out documents and on as many
+    training documents: each score is the mean over documents of each document's mean loss."""
+
+    step: int
+    heldout_loss: float
+    train_loss: float
+    docs: int
 
 
 @dataclass
@@ -78,6 +101,8 @@ class Checkpoint:
     losses: list[float] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
     written_by: str = ""
+    batch_size: int = 1
+    evals: list[Evaluation] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -103,6 +128,14 @@ class Checkpoint:
             step_seconds=self.step_seconds + list(seconds),
         )
 
+    def evaluated(self, evaluation: Evaluation) -> "Checkpoint":
+        """The same state with one more evaluation recorded."""
+        return replace(self, evals=self.evals + [evaluation])
+
+    @property
+    def last_evaluation(self) -> Evaluation | None:
+        return self.evals[-1] if self.evals else None
+
 
 # --------------------------------------------------------------------- paths
 def checkpoint_file(path: str | os.PathLike[str]) -> Path:
@@ -124,11 +157,13 @@ def to_json(checkpoint: Checkpoint) -> dict[str, Any]:
         "seed": checkpoint.seed,
         "num_steps": checkpoint.num_steps,
         "next_step": checkpoint.next_step,
+        "batch_size": checkpoint.batch_size,
         "adam": asdict(checkpoint.hyper),
         "data": asdict(checkpoint.data),
         "rng_state": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
         "losses": [float(x) for x in checkpoint.losses],
         "step_seconds": [float(x) for x in checkpoint.step_seconds],
+        "evals": [asdict(evaluation) for evaluation in checkpoint.evals],
         "params": _plain(checkpoint.params),
         "m": _plain(checkpoint.m),
         "v": _plain(checkpoint.v),
@@ -197,8 +232,8 @@ def _read_json(file: Path) -> dict[str, Any]:
 
 def from_json(data: dict[str, Any]) -> Checkpoint:
     """The inverse of `to_json`, checking every field."""
-    _check_version(data)
-    missing = [key for key in to_json_keys() if key not in data]
+    version = _check_version(data)
+    missing = [key for key in to_json_keys(version) if key not in data]
     if missing:
         raise CheckpointError(f"fields missing: {', '.join(missing)}")
     config = _config(data["config"])
@@ -212,6 +247,7 @@ def from_json(data: dict[str, Any]) -> Checkpoint:
         raise CheckpointError(
             f"it records {len(losses)} losses and {len(seconds)} step times for {next_step} steps done"
         )
+    batch_size = _int(data, "batch_size", 1) if "batch_size" in data else 1
     return Checkpoint(
         config=config,
         chars=chars,
@@ -227,17 +263,21 @@ def from_json(data: dict[str, Any]) -> Checkpoint:
         losses=losses,
         step_seconds=seconds,
         written_by=str(data.get("written_by", "")),
+        batch_size=batch_size,
+        evals=_evals(data.get("evals", []), next_step),
     )
 
 
-def to_json_keys() -> tuple[str, ...]:
-    return (
+def to_json_keys(version: int = FORMAT_VERSION) -> tuple[str, ...]:
+    """The fields a checkpoint of format `version` must have."""
+    keys = (
         "config", "chars", "seed", "num_steps", "next_step", "adam", "data",
         "rng_state", "losses", "step_seconds", "params", "m", "v",
     )  # fmt: skip
+    return keys + (("batch_size", "evals") if version >= 2 else ())
 
 
-def _check_version(data: dict[str, Any]) -> None:
+def _check_version(data: dict[str, Any]) -> int:
     version = data.get("format_version")
     if not isinstance(version, int):
         raise CheckpointError("format_version is missing")
@@ -248,6 +288,7 @@ def _check_version(data: dict[str, Any]) -> None:
         )
     if version < 1:
         raise CheckpointError(f"format version {version} is not a valid version")
+    return version
 
 
 def _config(raw: Any) -> Config:
@@ -324,12 +365,48 @@ def _data_source(raw: Any) -> DataSource:
     try:
         source = DataSource(**raw)
     except TypeError:
-        raise CheckpointError("data must have the fields path, sha256, num_docs, long_docs") from None
+        raise CheckpointError(
+            "data must have the fields path, sha256, num_docs, long_docs (and holdout, heldout_docs)"
+        ) from None
     if not (
         isinstance(source.path, str) and isinstance(source.sha256, str) and isinstance(source.num_docs, int)
     ):
         raise CheckpointError("data.path and data.sha256 must be text, data.num_docs an integer")
-    return source
+    if not (
+        isinstance(source.holdout, (int, float))
+        and 0 <= source.holdout < 1
+        and isinstance(source.heldout_docs, int)
+        and 0 <= source.heldout_docs < source.num_docs
+    ):
+        raise CheckpointError(
+            "data.holdout must be a fraction in [0, 1) and data.heldout_docs a count below num_docs"
+        )
+    return replace(source, holdout=float(source.holdout))
+
+
+def _evals(raw: Any, next_step: int) -> list[Evaluation]:
+    """Each evaluation: a step in 0..next_step, two finite losses, a positive count."""
+    if not isinstance(raw, list):
+        raise CheckpointError("evals must be a list")
+    evaluations = []
+    for entry in raw:
+        try:
+            evaluation = Evaluation(**entry)
+        except TypeError:
+            raise CheckpointError(
+                "each of evals must have the fields step, heldout_loss, train_loss, docs"
+            ) from None
+        numbers_ok = all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+            for x in (evaluation.heldout_loss, evaluation.train_loss)
+        )
+        counts_ok = all(isinstance(x, int) for x in (evaluation.step, evaluation.docs))
+        if not (numbers_ok and counts_ok and 0 <= evaluation.step <= next_step and evaluation.docs > 0):
+            raise CheckpointError(f"evals holds an entry that does not fit a run at step {next_step}: {entry!r}")
+        evaluations.append(
+            replace(evaluation, heldout_loss=float(evaluation.heldout_loss), train_loss=float(evaluation.train_loss))
+        )
+    return evaluations
 
 
 def _rng_state(raw: Any) -> tuple:

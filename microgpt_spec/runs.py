@@ -15,6 +15,17 @@ consistent state to save:
 
 The contract promises that steps a..b then b..c give the same numbers as a..c, so the
 chunking changes nothing in the result; it only bounds what an interruption can lose.
+
+Two options go beyond the reference (each is the reference when left at its default):
+
+* a batch (`batch_size` B > 1): step s trains on sequences s*B .. s*B+B-1 (mod their
+  number) with the mean of their losses, through the contract's `train(batch_size=B)`;
+* a held-out set (`holdout` fraction f > 0): after the shuffle, the last round(f * n) of
+  the n documents are held out; training sees only the first n - round(f * n). The seed
+  fixes the shuffle, so it fixes the split. The tokenizer and the initial weights still
+  come from all n documents exactly as in the reference, so a run with a holdout starts
+  from the reference's weights. `evaluate` scores the model on the held-out documents and
+  on as many training documents.
 """
 
 from __future__ import annotations
@@ -27,12 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from microgpt_spec.checkpoint import Checkpoint, CheckpointError, DataSource, load
+from microgpt_spec.checkpoint import Checkpoint, CheckpointError, DataSource, Evaluation, load
 from microgpt_spec.cli import CommandError
 from microgpt_spec.data import NAMES_PATH, DataError, load_docs, sha256_of
 from microgpt_spec.recipe import SHAPE_FIELDS, make_config, plain_copy
 from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend
-from microgpt_spec.spec.contract import AdamHyper, Config, zeros_like
+from microgpt_spec.spec.contract import AdamHyper, Config, Params, zeros_like
 
 LONG_DOCS_POLICIES = ("truncate", "skip", "refuse")
 
@@ -52,6 +63,14 @@ def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A fraction f with 0 <= f < 1 (the share of documents held out)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
     return value
 
 
@@ -135,9 +154,10 @@ def apply_long_docs(docs: list[str], block_size: int, policy: str, path: Path) -
 
 
 def prepare_documents(
-    path: Path, block_size: int, policy: str, seed: int
+    path: Path, block_size: int, policy: str, seed: int, holdout: float = 0.0
 ) -> tuple[Documents, random.Random]:
-    """Read, apply the long-document policy, shuffle with a fresh `Random(seed)`.
+    """Read, apply the long-document policy, shuffle with a fresh `Random(seed)`, and
+    mark the last round(holdout * n) documents as held out (see `split`).
 
     Returns the generator too: the reference draws the initial weights from the same one,
     right after the shuffle.
@@ -145,8 +165,38 @@ def prepare_documents(
     docs, notice = apply_long_docs(read_docs(path), block_size, policy, path)
     rng = random.Random(seed)
     rng.shuffle(docs)
-    source = DataSource(path=str(path), sha256=sha256_of(path), num_docs=len(docs), long_docs=policy)
+    source = DataSource(
+        path=str(path),
+        sha256=sha256_of(path),
+        num_docs=len(docs),
+        long_docs=policy,
+        holdout=holdout,
+        heldout_docs=heldout_count(len(docs), holdout),
+    )
     return Documents(docs, source, notice), rng
+
+
+def heldout_count(num_docs: int, holdout: float) -> int:
+    """round(holdout * num_docs): how many documents a --holdout fraction keeps back.
+
+    Refuses a fraction that holds out nothing (but is not 0) or leaves nothing to train on.
+    """
+    count = round(holdout * num_docs)
+    if holdout > 0 and count == 0:
+        raise CommandError(
+            f"--holdout {holdout} of {num_docs} documents holds out none: give a larger fraction or 0"
+        )
+    if count >= num_docs:
+        raise CommandError(f"--holdout {holdout} of {num_docs} documents leaves none to train on")
+    return count
+
+
+def split(items: Sequence[Any], source: DataSource) -> tuple[list[Any], list[Any]]:
+    """(training, held out): the held-out items are the last `source.heldout_docs`.
+
+    `items` are the documents in shuffled order (or their token sequences)."""
+    cut = source.training_docs
+    return list(items[:cut]), list(items[cut:])
 
 
 def encode_all(tokenizer: Any, docs: Sequence[str]) -> list[list[int]]:
@@ -193,9 +243,13 @@ def fresh_state(
     overrides: dict[str, int],
     num_steps: int,
     seed: int,
+    batch_size: int = 1,
 ) -> Checkpoint:
     """Step 0 of a new run: the tokenizer, the config and the initial weights, drawn as the
-    reference draws them (from `rng`, right after the shuffle)."""
+    reference draws them (from `rng`, right after the shuffle).
+
+    The tokenizer sees every document, held-out ones included: the vocabulary, hence the
+    model's shape and its initial weights, do not depend on the split."""
     tokenizer = backend.backend.build_tokenizer(documents.docs)
     config = build_config(tokenizer.vocab_size, overrides)
     params = plain_copy(backend.backend.init_params(config, rng))
@@ -212,6 +266,7 @@ def fresh_state(
         m=zeros_like(params),
         v=zeros_like(params),
         written_by=f"microgpt-spec, backend {backend.name} {backend.version}",
+        batch_size=batch_size,
     )
 
 
@@ -224,12 +279,18 @@ class Interrupted(Exception):
         self.state = state
 
 
-def next_chunk_end(step: int, until: int, save_every: int, steps_per_second: float) -> int:
-    """Where the chunk starting at `step` stops: at the next save, at `until`, or after
-    about CHUNK_SECONDS of work, whichever comes first (at least one step)."""
-    next_save = (step // save_every + 1) * save_every
+def next_multiple(step: int, every: int | None) -> float:
+    """The first multiple of `every` after `step` (infinity when `every` is None)."""
+    return math.inf if every is None else (step // every + 1) * every
+
+
+def next_chunk_end(
+    step: int, until: int, save_every: int, steps_per_second: float, eval_every: int | None = None
+) -> int:
+    """Where the chunk starting at `step` stops: at the next save or evaluation, at
+    `until`, or after about CHUNK_SECONDS of work, whichever comes first (at least one step)."""
     by_time = step + max(1, int(steps_per_second * CHUNK_SECONDS))
-    return min(until, next_save, by_time)
+    return int(min(until, next_multiple(step, save_every), next_multiple(step, eval_every), by_time))
 
 
 def train_in_chunks(
@@ -241,8 +302,12 @@ def train_in_chunks(
     save_every: int,
     on_step: Callable[[int, float], None],
     on_save: Callable[[Checkpoint], None],
+    eval_every: int | None = None,
+    on_eval: Callable[[Checkpoint], Checkpoint] | None = None,
 ) -> Checkpoint:
-    """Advance `state` to step `until`, saving at every multiple of `save_every`.
+    """Advance `state` to step `until`, saving at every multiple of `save_every`, and
+    replacing the state by `on_eval(state)` (which records an evaluation) at every
+    multiple of `eval_every`, before that step's save.
 
     Ctrl-C (KeyboardInterrupt) anywhere raises `Interrupted` with the last complete state;
     a loss that is not finite raises `Diverged` (a CommandError) with the state before it.
@@ -252,11 +317,13 @@ def train_in_chunks(
     try:
         while state.next_step < until:
             first = state.next_step
-            stop = next_chunk_end(first, until, save_every, steps_per_second)
+            stop = next_chunk_end(first, until, save_every, steps_per_second, eval_every)
             started = time.perf_counter()
             # `state` is replaced only once a chunk is complete: it is always consistent.
             state = run_chunk(backend, state, sequences, stop, on_step)
             steps_per_second = (stop - first) / max(time.perf_counter() - started, 1e-9)
+            if on_eval is not None and eval_every and state.next_step % eval_every == 0:
+                state = on_eval(state)
             if state.next_step % save_every == 0 or state.next_step == until:
                 on_save(state)
     except KeyboardInterrupt:
@@ -282,8 +349,8 @@ def run_chunk(
         last = now
         on_step(step, loss)
 
-    result = backend.train(
-        state.params, state.config, sequences, state.num_steps,
+    result = call_train(
+        backend, state.params, state.config, sequences, state.num_steps, state.batch_size,
         hyper=state.hyper, start_step=state.next_step, stop_step=stop,
         m=state.m, v=state.v, on_step=step_done,
     )  # fmt: skip
@@ -296,6 +363,33 @@ def run_chunk(
     check_finite(losses, state)
     return state.advanced(
         plain_copy(result.params), plain_copy(result.m), plain_copy(result.v), losses, seconds
+    )
+
+
+def call_train(
+    backend: Any, params: Params, config: Config, sequences, num_steps: int, batch_size: int, **options
+):
+    """The contract's `train`, with `batch_size` passed only when it is above 1 (so a backend
+    without batches runs the reference step exactly as before). A backend that has no
+    batches gets one message, not a traceback."""
+    if batch_size == 1:
+        return backend.train(params, config, sequences, num_steps, **options)
+    try:
+        return backend.train(params, config, sequences, num_steps, batch_size=batch_size, **options)
+    except NotImplementedError as error:
+        raise CommandError(no_batches(backend, f"its train raised NotImplementedError: {error}")) from None
+    except TypeError as error:
+        if "batch_size" not in str(error):
+            raise
+        raise CommandError(no_batches(backend, f"its train does not take batch_size: {error}")) from None
+
+
+def no_batches(backend: Any, why: str) -> str:
+    name = getattr(backend, "name", type(backend).__name__)
+    return (
+        f"backend {name} cannot train batches ({why}). Use --batch-size 1 (the reference step) "
+        "or a backend with batches, e.g. --backend numpy; the run folder holds the step-0 "
+        "checkpoint of this run, so add --overwrite."
     )
 
 
@@ -315,6 +409,96 @@ def check_finite(losses: Sequence[float], state: Checkpoint) -> None:
                 f"the last state before that chunk (step {state.next_step}) is saved",
                 state,
             )
+
+
+# --------------------------------------------------------------------- throughput
+def scored_positions(sequence: Sequence[int], block_size: int) -> int:
+    """How many positions a sequence is scored on: min(block_size, len(sequence) - 1)."""
+    return min(block_size, len(sequence) - 1)
+
+
+class StepTokens:
+    """The tokens (scored positions) of each step: step s trains on sequences
+    s*B .. s*B+B-1, mod their number (the contract's batch rule; B = 1 is the reference),
+    so it has sum_j min(block_size, len(sequences[(s*B + j) % n]) - 1) tokens.
+
+    Counts are computed once and kept: a run's files are rewritten at every save."""
+
+    def __init__(self, sequences: Sequence[Sequence[int]], block_size: int, batch_size: int) -> None:
+        self.positions = [scored_positions(seq, block_size) for seq in sequences]
+        self.batch_size = batch_size
+        self.counts: list[int] = []
+
+    def of_step(self, step: int) -> int:
+        n, first = len(self.positions), step * self.batch_size
+        return sum(self.positions[(first + j) % n] for j in range(self.batch_size))
+
+    def first(self, steps: int) -> list[int]:
+        """The counts of steps 0 .. steps - 1."""
+        self.counts.extend(self.of_step(s) for s in range(len(self.counts), steps))
+        return self.counts[:steps]
+
+    def per_second(self, seconds: Sequence[float]) -> float:
+        """Tokens per second over the first len(seconds) steps, given each step's time."""
+        return sum(self.first(len(seconds))) / max(sum(seconds), 1e-12)
+
+
+# --------------------------------------------------------------------- held-out evaluation
+def mean_document_loss(
+    backend: Any,
+    params: Params,
+    config: Config,
+    sequences: Sequence[Sequence[int]],
+    hyper: AdamHyper,
+    batch_size: int = 1,
+) -> float:
+    """(1/n) * sum over the n sequences of each sequence's mean loss, weights unchanged.
+
+    The contract's only loss of a whole model is `loss_and_grads`, one sequence per call,
+    which also builds every gradient. `train` with a learning rate of 0 computes the same
+    losses and can do it B sequences at a time: its update `p -= 0 * m_hat / (...)` leaves
+    every weight exactly as it was, so each step scores the same model, and the step loss
+    of a batch is the mean of its sequences' mean losses. The sequences are cut into
+    n // B full batches (one step each) and, if n is not a multiple of B, one last step
+    whose batch is the r = n mod B left over:
+
+        mean = (B * sum(full batch losses) + r * last loss) / n
+    """
+    frozen = AdamHyper(lr=0.0, beta1=hyper.beta1, beta2=hyper.beta2, eps=hyper.eps)
+    full = len(sequences) // batch_size * batch_size
+    total = 0.0
+    if full:
+        result = call_train(backend, params, config, sequences[:full], full // batch_size, batch_size, hyper=frozen)
+        total += batch_size * sum(float(x) for x in result.losses)
+    rest = len(sequences) - full
+    if rest:
+        result = call_train(backend, params, config, sequences[full:], 1, rest, hyper=frozen)
+        total += rest * float(result.losses[0])
+    return total / len(sequences)
+
+
+def training_sample(training: Sequence[Any], size: int) -> list[Any]:
+    """`size` training items spread evenly over the (shuffled) list: item i * n // size.
+
+    The list is already in random order, so an even spread is a random sample, and it
+    takes every part of the training order (early and late steps) alike."""
+    n = len(training)
+    size = min(size, n)
+    return [training[i * n // size] for i in range(size)]
+
+
+def evaluate(
+    backend: Any, state: Checkpoint, training: Sequence[Sequence[int]], heldout: Sequence[Sequence[int]]
+) -> Evaluation:
+    """The model of `state` scored on every held-out sequence and on as many training ones."""
+    sample = training_sample(training, len(heldout))
+    heldout_loss, train_loss = (
+        mean_document_loss(backend, state.params, state.config, seqs, state.hyper, state.batch_size)
+        for seqs in (heldout, sample)
+    )
+    return Evaluation(
+        step=state.next_step, heldout_loss=heldout_loss, train_loss=train_loss, docs=len(heldout)
+    )
 
 
 # --------------------------------------------------------------------- sampling

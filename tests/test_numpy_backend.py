@@ -352,7 +352,6 @@ def test_first_training_steps_match_the_reference(backend, reference_docs):
     assert [f"{loss:.4f}" for loss in losses] == ["3.3660", "3.4243"]
 
 
-@pytest.mark.slow
 def test_the_whole_reference_run(backend, reference_docs):
     from microgpt_spec.recipe import reference_run
 

@@ -70,7 +70,8 @@ needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs the torch extra: p
 
 
 @needs_torch
-def test_registered_name_is_float64_on_the_cpu():
+def test_registered_name_is_float64_on_the_cpu(monkeypatch):
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
     loaded = find_backend("torch")
     assert loaded.precision == "float64"
     assert loaded.backend.dtype == torch.float64

@@ -16,7 +16,8 @@ Options (the registered name `torch` is float64 on the CPU):
     --backend=torch                                           float64
     --backend=microgpt_spec.backends.torch:Float32Backend     float32, declared as such
     MICROGPT_SPEC_TORCH_DEVICE=cuda   (or auto)               the device, for either one
-    TorchBackend(dtype="float32", device="cuda")              the same, from Python
+    TorchBackend(dtype="float32", device="cuda", threads=1)   the same, from Python
+                                                              (threads: see backend.py)
 
 PyTorch is an optional dependency: `pip install -e ".[torch]"` from a checkout.
 """

@@ -132,6 +132,4 @@ class Scalar:
         every input, in reverse topological order: the reference's algorithm, run by
         torch's autograd engine (in C++, without recursion, so deep graphs are fine).
         """
-        if not self.tensor.requires_grad:
-            return  # a constant: nothing depends on a leaf
         torch.autograd.backward(self.tensor, retain_graph=True)

@@ -3,6 +3,7 @@
     microgpt-spec train --backend numpy --steps 1000 --out runs/numpy
     microgpt-spec train --backend pure --data ../shared/data/makemore-names.txt
     microgpt-spec train --resume --out runs/numpy          # continue a stopped run
+    microgpt-spec train --backend numpy --n-layer 4 --n-embd 64 --batch-size 32 --holdout 0.1
 
 Without options this is the reference run: the reference model (1 layer, 16 dimensions,
 4 heads, 16 positions), data/names.txt, seed 42, Adam (lr 0.01, betas 0.85 / 0.99) with the
@@ -10,11 +11,21 @@ learning rate falling linearly to 0 over the 1000 steps, one document per step, 
 samples at temperature 0.5. On makemore's names.txt the pure backend prints the original
 program's numbers exactly (step 1 loss 3.3660, final loss 2.6497, samples kamon, ann, ...).
 
+Bigger models: --n-layer, --n-embd, --n-head, --block-size change the model's shape;
+--batch-size B trains each step on B documents (the mean of their losses; B = 1, the
+default, is exactly the reference step); --holdout F keeps the last round(F * n) of the n
+shuffled documents out of training (the seed fixes the shuffle, so it fixes the split) and
+reports, at the end and every --eval-every steps, the mean held-out loss and the mean loss
+of as many training documents (each a mean over documents of each one's mean loss).
+With the defaults (batch 1, holdout 0) the run is the reference run.
+
 The run folder (--out, default runs/BACKEND) receives
   checkpoint.json  the whole state (see `microgpt_spec.checkpoint`): any backend can
                    sample it or --resume it
-  metrics.csv      per step: step, loss, loss_mean (last 50 steps), lr, seconds
-  loss.png         the loss curve and its running mean
+  metrics.csv      per step: step, loss, loss_mean (last 50 steps), lr, seconds, tokens,
+                   tokens_per_s
+  eval.csv         per evaluation (with --holdout): step, heldout_loss, train_loss, docs
+  loss.png         the loss curve, its running mean, and the evaluations
 
 Nothing is lost on the way: every file is written to a temporary name and then renamed,
 training runs in short chunks so a complete state is always at hand, the checkpoint is
@@ -31,19 +42,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from microgpt_spec.artifacts import (
     RUNNING_MEAN_WINDOW,
     atomic_write_text,
+    eval_csv,
     metrics_csv,
     plot_losses,
     running_means,
     sigterm_as_interrupt,
 )
-from microgpt_spec.checkpoint import Checkpoint, CheckpointError, checkpoint_file, load, save
+from microgpt_spec.checkpoint import Checkpoint, CheckpointError, Evaluation, checkpoint_file, load, save
 from microgpt_spec.cli import EXIT_INTERRUPTED, CommandError
-from microgpt_spec.progress import progress_display
+from microgpt_spec.progress import format_duration, progress_display
 from microgpt_spec.recipe import SHAPE_FIELDS
 from microgpt_spec.registry import LoadedBackend
 from microgpt_spec.runs import (
@@ -51,6 +64,7 @@ from microgpt_spec.runs import (
     Diverged,
     Documents,
     Interrupted,
+    StepTokens,
     add_model_arguments,
     check_same_chars,
     check_temperature,
@@ -58,12 +72,15 @@ from microgpt_spec.runs import (
     data_path,
     draw_samples,
     encode_all,
+    evaluate,
+    fraction,
     fresh_state,
     load_backend,
     load_checkpoint,
     non_negative_int,
     positive_int,
     prepare_documents,
+    split,
     train_in_chunks,
 )
 from microgpt_spec.spec.contract import Config, num_params
@@ -77,7 +94,17 @@ DEFAULT_SEED = 42
 DEFAULT_LONG_DOCS = "truncate"
 
 METRICS_FILE = "metrics.csv"
+EVAL_FILE = "eval.csv"
 PLOT_FILE = "loss.png"
+
+
+@dataclass
+class Corpus:
+    """A run's token sequences in shuffled order, split into training and held out."""
+
+    training: list[list[int]]
+    heldout: list[list[int]]
+    tokens: StepTokens  # each training step's token count, for the throughput figures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +128,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seed of the shuffle and the initial weights (default: {DEFAULT_SEED})",
     )
     add_model_arguments(parser)
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        metavar="B",
+        help="documents per step, their mean loss (default: 1, the reference step)",
+    )
+    parser.add_argument(
+        "--holdout",
+        type=fraction,
+        metavar="F",
+        help="hold out the last round(F * n) of the n shuffled documents and report their loss "
+        "(default: 0, train on every document like the reference)",
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=positive_int,
+        metavar="N",
+        help="with --holdout, also evaluate every N steps (default: only at the end)",
+    )
     parser.add_argument(
         "--long-docs",
         choices=LONG_DOCS_POLICIES,
@@ -163,24 +209,31 @@ def run(args: argparse.Namespace) -> int:
     check_same_chars(state.chars, tokenizer.chars, f"the data {documents.source.path}")
     if args.resume:
         check_same_data(state, documents)
-    sequences = encode_all(tokenizer, documents.docs)
+    corpus = split_corpus(encode_all(tokenizer, documents.docs), state)
     print_header(loaded, state, documents, out)
     until = stop_step(args, state)
-    if state.next_step < until:
-        try:
-            state = train_session(args, loaded, state, sequences, out, until)
-        except Interrupted as interruption:
-            return stopped(interruption.state, out, args, loaded, why="interrupted")
-        except Diverged as divergence:
-            save_run(divergence.state, out, plot=True)
-            raise
-    elif state.complete:
-        print(f"the run in {out} is complete ({state.num_steps} steps): nothing left to train")
+    try:
+        if state.next_step < until:
+            state = train_session(args, loaded, state, corpus, out, until)
+        elif state.complete:
+            print(f"the run in {out} is complete ({state.num_steps} steps): nothing left to train")
+        if state.complete and needs_final_evaluation(state):
+            state = final_evaluation(loaded, state, corpus)
+    except Interrupted as interruption:
+        return stopped(interruption.state, out, args, loaded, corpus, why="interrupted")
+    except Diverged as divergence:
+        save_run(divergence.state, out, corpus, plot=True)
+        raise
     if not state.complete:
-        return stopped(state, out, args, loaded, why="stopped")
-    save_run(state, out, plot=True)
-    print_results(args, loaded, state, out)
+        return stopped(state, out, args, loaded, corpus, why="stopped")
+    save_run(state, out, corpus, plot=True)
+    print_results(args, loaded, state, corpus, out)
     return 0
+
+
+def split_corpus(sequences: list[list[int]], state: Checkpoint) -> Corpus:
+    training, heldout = split(sequences, state.data)
+    return Corpus(training, heldout, StepTokens(training, state.config.block_size, state.batch_size))
 
 
 def output_folder(args: argparse.Namespace, loaded: LoadedBackend) -> Path:
@@ -208,9 +261,11 @@ def start_run(args: argparse.Namespace, out: Path, loaded: LoadedBackend) -> tup
     block_size = args.block_size or Config().block_size
     seed = DEFAULT_SEED if args.seed is None else args.seed
     documents, rng = prepare_documents(
-        data_path(args.data), block_size, args.long_docs or DEFAULT_LONG_DOCS, seed
+        data_path(args.data), block_size, args.long_docs or DEFAULT_LONG_DOCS, seed, args.holdout or 0.0
     )
-    state = fresh_state(loaded, documents, rng, config_overrides(args), args.steps or DEFAULT_STEPS, seed)
+    state = fresh_state(
+        loaded, documents, rng, config_overrides(args), args.steps or DEFAULT_STEPS, seed, args.batch_size or 1
+    )
     return state, documents
 
 
@@ -234,7 +289,9 @@ def resume_run(args: argparse.Namespace, out: Path, loaded: LoadedBackend) -> tu
     state = load_checkpoint(out if args.resume is True else args.resume)
     refuse_conflicts(args, state)
     path = data_path(args.data) if args.data else Path(state.data.path)
-    documents, _ = prepare_documents(path, state.config.block_size, state.data.long_docs, state.seed)
+    documents, _ = prepare_documents(
+        path, state.config.block_size, state.data.long_docs, state.seed, state.data.holdout
+    )
     return state, documents
 
 
@@ -245,6 +302,11 @@ def check_same_data(state: Checkpoint, documents: Documents) -> None:
             f"from the checkpoint's, recorded from {state.data.path}); resuming on other documents "
             "would not continue the run. Give --data the original file."
         )
+    if documents.source.heldout_docs != state.data.heldout_docs:  # same file: only a bug gets here
+        raise CommandError(
+            f"the checkpoint holds out {state.data.heldout_docs} documents, the data now "
+            f"{documents.source.heldout_docs}"
+        )
 
 
 def refuse_conflicts(args: argparse.Namespace, state: Checkpoint) -> None:
@@ -253,6 +315,8 @@ def refuse_conflicts(args: argparse.Namespace, state: Checkpoint) -> None:
         "steps": state.num_steps,
         "seed": state.seed,
         "long_docs": state.data.long_docs,
+        "batch_size": state.batch_size,
+        "holdout": state.data.holdout,
         **{name: getattr(state.config, name) for name in SHAPE_FIELDS},
     }
     for name, value in recorded.items():
@@ -267,40 +331,90 @@ def refuse_conflicts(args: argparse.Namespace, state: Checkpoint) -> None:
 
 # --------------------------------------------------------------------- training
 def train_session(
-    args, loaded: LoadedBackend, state: Checkpoint, sequences, out: Path, until: int
+    args, loaded: LoadedBackend, state: Checkpoint, corpus: Corpus, out: Path, until: int
 ) -> Checkpoint:
-    """Train from state.next_step to `until` with a progress display, saving as we go."""
-    save_run(state, out, plot=False)  # the run exists (and is resumable) from the start
+    """Train from state.next_step to `until` with a progress display, saving as we go
+    (and evaluating every --eval-every steps when documents are held out)."""
+    save_run(state, out, corpus, plot=False)  # the run exists (and is resumable) from the start
+    evaluating = corpus.heldout and args.eval_every
     with (
         sigterm_as_interrupt(),
         progress_display(state.num_steps, state.losses, every=args.log_every) as progress,
     ):
+
+        def evaluate_and_note(current: Checkpoint) -> Checkpoint:
+            current = current.evaluated(evaluate(loaded.backend, current, corpus.training, corpus.heldout))
+            progress.note(describe_evaluation(current.evals[-1], corpus, current))
+            return current
+
         return train_in_chunks(
             loaded.backend,
             state,
-            sequences,
+            corpus.training,
             until=until,
             save_every=args.save_every,
             on_step=progress.update,
-            on_save=lambda s: save_run(s, out, plot=False),
+            on_save=lambda s: save_run(s, out, corpus, plot=False),
+            eval_every=args.eval_every if evaluating else None,
+            on_eval=evaluate_and_note if evaluating else None,
         )
 
 
-def save_run(state: Checkpoint, out: Path, *, plot: bool) -> None:
+# --------------------------------------------------------------------- held-out evaluation
+def needs_final_evaluation(state: Checkpoint) -> bool:
+    last = state.last_evaluation
+    return state.data.heldout_docs > 0 and (last is None or last.step != state.next_step)
+
+
+def final_evaluation(loaded: LoadedBackend, state: Checkpoint, corpus: Corpus) -> Checkpoint:
+    """The last state with its evaluation (Ctrl-C meanwhile: `Interrupted`, nothing lost)."""
+    try:
+        with sigterm_as_interrupt():
+            evaluation = evaluate(loaded.backend, state, corpus.training, corpus.heldout)
+    except KeyboardInterrupt:
+        raise Interrupted(state) from None
+    state = state.evaluated(evaluation)
+    print(describe_evaluation(evaluation, corpus, state))
+    return state
+
+
+def describe_evaluation(evaluation: Evaluation, corpus: Corpus, state: Checkpoint) -> str:
+    return (
+        f"eval at step {evaluation.step}: held-out loss {evaluation.heldout_loss:.4f} "
+        f"({evaluation.docs} docs) | train loss {evaluation.train_loss:.4f} "
+        f"({min(evaluation.docs, len(corpus.training))} docs) | "
+        f"{corpus.tokens.per_second(state.step_seconds):,.0f} tokens/s"
+    )
+
+
+# --------------------------------------------------------------------- files
+def save_run(state: Checkpoint, out: Path, corpus: Corpus, *, plot: bool) -> None:
     """The checkpoint first (it is the truth), then the metrics made from it, then the plot."""
     save(state, out)
-    atomic_write_text(
-        out / METRICS_FILE, metrics_csv(state.losses, state.step_seconds, state.hyper.lr, state.num_steps)
-    )
+    tokens = corpus.tokens.first(state.next_step)
+    metrics = metrics_csv(state.losses, state.step_seconds, state.hyper.lr, state.num_steps, tokens)
+    atomic_write_text(out / METRICS_FILE, metrics)
+    if state.data.heldout_docs:
+        atomic_write_text(out / EVAL_FILE, eval_csv(state.evals))
     if plot and state.losses:
         title = f"microgpt, {Path(state.data.path).name}: step {state.next_step} of {state.num_steps}"
-        plot_losses({"train": state.losses}, out / PLOT_FILE, title)
+        points = {
+            f"{name} loss (eval)": [(e.step, getattr(e, f"{name}_loss")) for e in state.evals]
+            for name in ("heldout", "train")
+        }
+        plot_losses({"train": state.losses}, out / PLOT_FILE, title, points)
 
 
 def stopped(
-    state: Checkpoint, out: Path, args: argparse.Namespace, loaded: LoadedBackend, *, why: str
+    state: Checkpoint,
+    out: Path,
+    args: argparse.Namespace,
+    loaded: LoadedBackend,
+    corpus: Corpus,
+    *,
+    why: str,
 ) -> int:
-    save_run(state, out, plot=True)
+    save_run(state, out, corpus, plot=True)
     again = f"microgpt-spec train --resume --out {out}"
     if args.backend != "pure":
         again += f" --backend {args.backend}"
@@ -316,20 +430,38 @@ def stopped(
 def print_header(loaded: LoadedBackend, state: Checkpoint, documents: Documents, out: Path) -> None:
     c = state.config
     print(f"num docs: {len(documents.docs)} | vocab size: {c.vocab_size} | num params: {num_params(c)}")
+    batch = f"; batch {state.batch_size}" if state.batch_size > 1 else ""
     print(
         f"{loaded.describe()}\n"
         f"model: n_layer {c.n_layer}, n_embd {c.n_embd}, n_head {c.n_head}, block_size {c.block_size}; "
-        f"seed {state.seed}; {state.num_steps} steps; run folder {out}"
+        f"seed {state.seed}; {state.num_steps} steps{batch}; run folder {out}"
     )
+    data = state.data
+    if data.heldout_docs:
+        print(
+            f"holdout {data.holdout:g}: the last {data.heldout_docs} of the {data.num_docs} shuffled "
+            f"documents are held out; training on the first {data.training_docs}"
+        )
     if state.next_step:
         print(f"resuming at step {state.next_step + 1} of {state.num_steps}")
     sys.stdout.flush()
 
 
-def print_results(args: argparse.Namespace, loaded: LoadedBackend, state: Checkpoint, out: Path) -> None:
+def print_results(
+    args: argparse.Namespace, loaded: LoadedBackend, state: Checkpoint, corpus: Corpus, out: Path
+) -> None:
     window = min(RUNNING_MEAN_WINDOW, len(state.losses))
     print(
         f"final loss {state.losses[-1]:.4f} (mean of the last {window} steps {running_means(state.losses)[-1]:.4f})"
+    )
+    if state.last_evaluation is not None:
+        last = state.last_evaluation
+        print(f"held-out loss {last.heldout_loss:.4f} | train loss {last.train_loss:.4f} (step {last.step})")
+    seconds = sum(state.step_seconds)
+    print(
+        f"training time {format_duration(seconds)} for {state.num_steps} steps: "
+        f"{state.num_steps / max(seconds, 1e-12):.1f} steps/s, "
+        f"{corpus.tokens.per_second(state.step_seconds):,.0f} tokens/s"
     )
     if args.samples:
         print(f"--- {args.samples} samples (temperature {args.temperature}) ---")
@@ -337,5 +469,6 @@ def print_results(args: argparse.Namespace, loaded: LoadedBackend, state: Checkp
         width = len(str(args.samples))
         for i, name in enumerate(names, start=1):
             print(f"sample {i:{width}d}: {name}")
-    files = ", ".join(str(out / name) for name in (checkpoint_file(out).name, METRICS_FILE, PLOT_FILE))
+    written = (checkpoint_file(out).name, METRICS_FILE) + ((EVAL_FILE,) if state.data.heldout_docs else ())
+    files = ", ".join(str(out / name) for name in written + (PLOT_FILE,))
     print(f"wrote {files}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -44,9 +45,29 @@ def apply_limits(memory_mb: int, cpu_seconds: int, file_bytes: int) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def drop_privileges(writable: Path) -> bool:
-    """As root: become `nobody`, owner of its own folder only, unable to fork. Else no-op."""
-    if os.geteuid() != 0:
+def readable_by_others(path: str) -> bool:
+    """Whether a user who is neither the owner nor in the group can read `path` (every
+    folder on the way must let others through)."""
+    current = os.path.abspath(path)
+    while True:
+        try:
+            mode = os.stat(current).st_mode
+        except OSError:
+            return False
+        needed = stat.S_IXOTH | (stat.S_IROTH if current == os.path.abspath(path) else 0)
+        if mode & needed != needed:
+            return False
+        parent = os.path.dirname(current)
+        if parent == current:
+            return True
+        current = parent
+
+
+def drop_privileges(writable: Path, must_read: list[str]) -> bool:
+    """As root: become `nobody`, owner of its own folder only, unable to fork. Not when
+    not root, nor when `nobody` could not read Python itself or the submission (a Python
+    installed under /root, say): then the other layers confine the worker alone."""
+    if os.geteuid() != 0 or not all(readable_by_others(p) for p in must_read):
         return False
     os.chown(writable, NOBODY_UID, NOBODY_GID)
     os.setgroups([])
@@ -183,5 +204,7 @@ class AuditPolicy:
 
     def _note_reference(self, what: str) -> None:
         self.armed = True
-        if len(self.reference_events) < self.MAX_NOTES and what not in self.reference_events:
+        if what.startswith("read") and any(e.startswith("import") for e in self.reference_events):
+            return  # the files an import reads say nothing more than the import
+        if len(self.reference_events) < 5 and what not in self.reference_events:
             self.reference_events.append(what)

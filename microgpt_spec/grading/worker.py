@@ -22,7 +22,9 @@ import inspect
 import json
 import operator
 import os
+import random
 import sys
+import sysconfig
 import traceback
 import types
 from pathlib import Path
@@ -61,9 +63,10 @@ def load_submission(path: Path) -> Any:
     """Import the submission at `path` (a .py file or a folder) and make its backend."""
     module = _import_package(path) if (path / "__init__.py").is_file() else _import_file(_entry_file(path))
     for name in CANDIDATE_ATTRIBUTES:
-        if hasattr(module, name):
-            target = getattr(module, name)
-            return target() if inspect.isclass(target) or inspect.isfunction(target) else target
+        target = getattr(module, name, None)
+        if target is None or isinstance(target, types.ModuleType):
+            continue  # a package's submodule `backend` is not the backend object
+        return target() if inspect.isclass(target) or inspect.isfunction(target) else target
     raise ImportError(f"{Path(module.__file__).name} defines none of {', '.join(CANDIDATE_ATTRIBUTES)}: "
                       "define a class `Backend` (subclass microgpt_spec.spec.contract.Backend)")
 
@@ -165,10 +168,8 @@ class WorkerCodec(protocol.Codec):
     def decode_handle(self, data: dict) -> Any:
         return self.worker.object_of(data["h"])
 
-    def decode_rng(self, state: Any) -> Any:
-        rng = super().decode_rng(state)
-        self.worker.call_rngs.append(rng)
-        return rng
+    def decode_rng(self, data: Any) -> Any:
+        return self.worker.rng_for(data)
 
     def decode_callback(self, ident: Any):
         worker = self.worker
@@ -192,9 +193,11 @@ class Worker:
         self.failed: dict[int, dict] = {}
         self.next_id = protocol.WORKER_IDS_START
         self.class_ids: dict[type, int] = {}
+        self.class_methods: dict[type, frozenset] = {}
         self.new_classes: dict[str, dict] = {}
         self.new_async: list[int] = []
-        self.call_rngs: list[Any] = []
+        self.call_rngs: list[tuple[int, Any, tuple]] = []
+        self.rngs: dict[int, Any] = {}
         self.deferred: dict | None = None
         self.reference_code_ran = False
         self._read_kinds: dict[tuple[type, str], str | None] = {}
@@ -234,8 +237,15 @@ class Worker:
         cid = self.class_ids.get(cls)
         if cid is None:
             cid = self.class_ids[cls] = len(self.class_ids) + 1
-            self.new_classes[str(cid)] = describe_class(cls)
+            description = describe_class(cls)
+            self.class_methods[cls] = frozenset(description["methods"])
+            self.new_classes[str(cid)] = description
         return cid
+
+    def methods_of(self, cls: type) -> frozenset:
+        if cls not in self.class_methods:
+            self.class_id(cls)
+        return self.class_methods[cls]
 
     # -- the loop
     def serve(self) -> None:
@@ -261,6 +271,8 @@ class Worker:
             document["ref"] = True
         if self.policy.reference_events:
             document["refev"] = self.policy.reference_events
+        if self.policy.refused:
+            document["refused"] = self.policy.refused
         try:
             message = protocol.frame(document)
         except (TypeError, ValueError) as error:  # e.g. a string that cannot be UTF-8
@@ -319,7 +331,7 @@ class Worker:
             document = {"e": describe_error(error, self.code_root, describe_request(request))}
         document.update(extras)
         if self.call_rngs:
-            document["rng"] = [self.codec.encode(rng.getstate()) for rng in self.call_rngs]
+            document["rng"] = [rng_progress(key, rng, before) for key, rng, before in self.call_rngs]
         return self.with_async_classes(document)
 
     def with_async_classes(self, document: dict) -> dict:
@@ -331,6 +343,19 @@ class Worker:
 
     def decode(self, data: Any) -> Any:
         return self.codec.decode(data)
+
+    def rng_for(self, data: dict) -> Any:
+        """The worker's copy of one of the grader's random generators (see RngMirror)."""
+        key = data["k"]
+        if "s" in data:
+            rng = random.Random()
+            rng.setstate(protocol.rng_state(data["s"]))
+            self.rngs[key] = rng
+            for old in [k for k in self.rngs if k <= key - 256]:
+                del self.rngs[old]
+        rng = self.rngs[key]
+        self.call_rngs.append((key, rng, rng.getstate()))
+        return rng
 
     def execute(self, request: list, extras: dict) -> Any:
         kind = request[0]
@@ -398,6 +423,9 @@ class Worker:
     # -- attribute reads, and reading ahead
     def get_attribute(self, hid: int, name: str, extras: dict) -> Any:
         target = self.object_of(hid)
+        if name in self.methods_of(type(target)) and name not in _instance_dict(target):
+            extras["meth"] = True  # a plain method: the grader calls it by name, no bound object
+            return None
         how = self.read_kind(type(target), name)
         value = _read(target, name, how) if how else _MISSING
         if value is _MISSING:
@@ -439,6 +467,25 @@ class Worker:
     def _profile(self, frame, event, arg) -> None:
         if event == "call" and frame.f_code.co_filename.startswith(self.policy.reference_dirs):
             self.reference_code_ran = True
+
+
+def rng_progress(key: int, rng: Any, before: tuple) -> dict:
+    """How a generator moved during a call: its position in the same block of numbers,
+    or (after it regenerated the block) its whole state."""
+    try:
+        after = rng.getstate()
+    except BaseException:  # noqa: BLE001 - the submission broke its rng object
+        return {"k": key, "s": [before[0], list(before[1]), before[2]]}
+    if after[1][:-1] == before[1][:-1]:
+        return {"k": key, "p": after[1][-1], "g": after[2]}
+    return {"k": key, "s": [after[0], list(after[1]), after[2]]}
+
+
+def _instance_dict(obj: Any) -> dict:
+    try:
+        return object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        return {}
 
 
 def _mutable(value: Any) -> bool:
@@ -544,6 +591,14 @@ class CappedStream:
         return True
 
 
+def python_paths() -> list[str]:
+    """What the worker must be able to read: the standard library, the installed packages
+    (the spec's contract among them)."""
+    paths = sysconfig.get_paths()
+    contract = importlib.util.find_spec("microgpt_spec.spec.contract").origin
+    return sorted({paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"], contract})
+
+
 def reference_dirs() -> list[str]:
     """The folders of the reference backends, found without importing them."""
     spec = importlib.util.find_spec("microgpt_spec.backends")
@@ -560,8 +615,9 @@ def main() -> None:
     rfd, wfd = config["rfd"], config["wfd"]
     workdir = Path(config["workdir"])
     sandbox.apply_limits(config["memory_mb"], config["cpu_seconds"], config["output_bytes"])
+    dropped = False
     if config.get("drop_privileges", True):
-        sandbox.drop_privileges(workdir)
+        dropped = sandbox.drop_privileges(workdir, python_paths() + [config["submission"]])
     os.chdir(workdir)
     sys.dont_write_bytecode = True
     budget = {"left": config["output_bytes"] - 4096}
@@ -579,6 +635,7 @@ def main() -> None:
         protocol.write_all(wfd, protocol.frame({"import_failed": describe_error(error, code_root, "import")}))
         return
     info["refev"] = policy.reference_events
+    info["unprivileged"] = dropped
     protocol.write_all(wfd, protocol.frame({"ready": info}))
     Worker(backend, rfd, wfd, policy, code_root).serve()
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from microgpt_spec.spec.assertions import expect, expect_close, to_array
 from microgpt_spec.spec.contract import AdamHyper, Config, param_shapes
 from microgpt_spec.spec.profiles import examples
-from microgpt_spec.spec.strategies import configs, params_for, reals, token_sequences, vectors
+from microgpt_spec.spec.strategies import configs, params_for, random_params, reals, token_sequences, vectors
 from microgpt_spec.spec.tolerances import tolerance
 
 pytestmark = pytest.mark.crosscheck
@@ -123,10 +123,14 @@ def test_same_generated_names(backend, compare_backend, model, seed):
            got=got, expected=other, rule="same parameters and same generator state: the same name")
 
 
-@given(model=models(), data=st.data())
+@given(model=models(), seed=st.integers(0, 2**32 - 1), data=st.data())
 @settings(max_examples=examples(5))
-def test_same_training_steps(backend, compare_backend, model, data):
-    config, params, _ = model
+def test_same_training_steps(backend, compare_backend, model, seed, data):
+    config, _, _ = model
+    # Weights at the reference's init scale: with large random weights a tiny model can
+    # reach a loss of ~1e-7, where float32 gradients are rounding noise and Adam (which
+    # normalises every gradient to a step of ~lr) turns that noise into real drift.
+    params = random_params(config, seed, 0.08)
     sequences = [data.draw(token_sequences(config, min_size=2), label=f"sequence {i}") for i in range(3)]
     hyper = AdamHyper()
     run = backend.train(params, config, sequences, num_steps=10, hyper=hyper, stop_step=4)

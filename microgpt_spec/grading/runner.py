@@ -1,0 +1,269 @@
+"""Grade one submission: copy it aside, run the spec against it, score it.
+
+For each submission the runner makes a private work folder (outside the submission and
+outside the output folder) holding
+
+    code/       a copy of the submission (plain files only: no symbolic links)
+    sandbox/    the worker's working folder: the one place the submission may write
+    grader/     the grader's pytest working folder, with an empty pytest.ini of its own
+    config.json, results.json, output.txt (the submission's printing)
+
+and runs `python -m pytest --pyargs microgpt_spec.conformance` in `grader/`, with the
+backend `microgpt_spec.grading.remote:connect`. Nothing beside the submission (a
+conftest.py, pytest.ini, pyproject.toml, .hypothesis/) is ever in pytest's way: pytest's
+root, ini file and working folder are all the grader's own, and conftest files are
+ignored. The work folder is removed at the end; what is kept goes to the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from microgpt_spec.grading.remote import CONFIG_ENVIRONMENT, Limits
+from microgpt_spec.grading.rubric import Rubric
+from microgpt_spec.registry import PREFERRED_FILES
+
+MAX_SUBMISSION_BYTES = 20 * 1024 * 1024
+GRACE_SECONDS = 120  # beyond the submission's time limit, before the grader itself is stopped
+LOG_TAIL = 4000
+PYTEST_INI = "[pytest]\n# The grader's own, empty configuration: nothing of the submission's applies.\n"
+
+
+@dataclass
+class RunOptions:
+    """How to run the spec: the areas, the limits, the hypothesis profile."""
+
+    limits: Limits = Limits()
+    areas: tuple[str, ...] = ()
+    profile: str = "grade"
+    drop_privileges: bool = True
+
+
+@dataclass
+class RawRun:
+    """What one run produced, before scoring."""
+
+    tests: dict[str, dict] = field(default_factory=dict)
+    session: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    log: str = ""
+    output: bytes = b""
+
+
+class SubmissionError(Exception):
+    """The submission cannot be graded at all (not found, too big, not Python)."""
+
+
+# --------------------------------------------------------------------------- finding submissions
+def is_submission_folder(folder: Path) -> bool:
+    """A folder that is itself one submission (rather than a folder of submissions)."""
+    if any((folder / name).is_file() for name in PREFERRED_FILES):
+        return True
+    python_files = [p for p in folder.glob("*.py") if not p.name.startswith(("test_", "conftest"))]
+    has_subfolders = any(p.is_dir() and not p.name.startswith((".", "_")) for p in folder.iterdir())
+    return len(python_files) == 1 and not has_subfolders
+
+
+def expand_submissions(paths: list[Path]) -> tuple[list[Path], bool]:
+    """The submissions named by `paths`, and whether a folder of submissions was among them."""
+    found: list[Path] = []
+    had_folder_of_submissions = False
+    for path in paths:
+        if path.is_file():
+            if path.suffix != ".py":
+                raise SubmissionError(f"{path}: a submission is a .py file or a folder holding one")
+            found.append(path)
+        elif path.is_dir():
+            if is_submission_folder(path):
+                found.append(path)
+                continue
+            children = sorted(p for p in path.iterdir() if not p.name.startswith((".", "_"))
+                              and (p.is_dir() or p.suffix == ".py"))
+            if not children:
+                raise SubmissionError(f"{path}: no .py file and no submission folder in it")
+            found.extend(children)
+            had_folder_of_submissions = True
+        else:
+            raise SubmissionError(f"{path}: no such file or folder")
+    return found, had_folder_of_submissions
+
+
+def output_names(submissions: list[Path]) -> list[str]:
+    """One distinct, file-system-safe output folder name per submission."""
+    names, seen = [], set()
+    for path in submissions:
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in (path.stem if path.is_file() else path.name))
+        base = base.strip(".") or "submission"
+        name, n = base, 2
+        while name in seen:
+            name, n = f"{base}-{n}", n + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+# --------------------------------------------------------------------------- one run
+def run_submission(submission: Path, options: RunOptions) -> RawRun:
+    """Run the conformance suite against `submission` in a private work folder."""
+    work = Path(tempfile.mkdtemp(prefix="microgpt-grade-"))
+    started = time.monotonic()
+    try:
+        code = copy_submission(submission, work / "code")
+        paths = _prepare(work)
+        config = {
+            "submission": str(code), "display": submission.name, "workdir": str(paths["sandbox"]),
+            "output_path": str(paths["output"]), "results_path": str(paths["results"]),
+            "limits": limits_as_dict(options.limits),
+            "drop_privileges": options.drop_privileges,
+        }
+        paths["config"].write_text(json.dumps(config), encoding="utf-8")
+        run = _run_pytest(paths, options)
+        run.output = _read_capped(paths["output"], options.limits.output_bytes)
+        _scrub_paths(run, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    run.wall_seconds = time.monotonic() - started
+    return run
+
+
+def copy_submission(submission: Path, destination: Path) -> Path:
+    """Copy the submission's regular files (size-limited), readable by the worker."""
+    destination.mkdir(parents=True)
+    total = 0
+
+    def copy_file(source: Path, target: Path) -> None:
+        nonlocal total
+        if source.is_symlink() or not source.is_file():
+            return  # a link could point at a file the submission may not read
+        total += source.stat().st_size
+        if total > MAX_SUBMISSION_BYTES:
+            raise SubmissionError(f"{submission}: larger than {MAX_SUBMISSION_BYTES // 2**20} MB")
+        shutil.copyfile(source, target)
+        target.chmod(0o644)
+
+    if submission.is_file():
+        target = destination / submission.name
+        copy_file(submission, target)
+    else:
+        target = destination / submission.name
+        target.mkdir()
+        for source in sorted(submission.rglob("*")):
+            relative = source.relative_to(submission)
+            if any(part in ("__pycache__", ".hypothesis", ".pytest_cache", ".git") for part in relative.parts):
+                continue
+            if source.is_dir() and not source.is_symlink():
+                (target / relative).mkdir(parents=True, exist_ok=True)
+            elif (target / relative).parent.is_dir():  # not below a linked folder
+                copy_file(source, target / relative)
+    for folder in [destination, *(p for p in destination.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)
+    return target
+
+
+def _prepare(work: Path) -> dict[str, Path]:
+    # The worker (possibly another user) may pass through `work` but not list it.
+    work.chmod(stat.S_IRWXU | stat.S_IXGRP | stat.S_IXOTH)
+    paths = {"sandbox": work / "sandbox", "grader": work / "grader", "output": work / "output.txt",
+             "results": work / "results.json", "config": work / "config.json", "log": work / "grader.log"}
+    paths["sandbox"].mkdir(mode=0o700)
+    paths["grader"].mkdir(mode=0o700)
+    (paths["grader"] / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
+    paths["output"].touch(mode=0o600)
+    return paths
+
+
+def _run_pytest(paths: dict[str, Path], options: RunOptions) -> RawRun:
+    # Only the chosen areas' modules are collected: a one-area run starts faster.
+    modules = [f"microgpt_spec.conformance.test_{a}" for a in options.areas] or ["microgpt_spec.conformance"]
+    command = [
+        sys.executable, "-P", "-m", "pytest", "--pyargs", *modules,
+        "-p", "microgpt_spec.grading.pytest_plugin", "--backend=microgpt_spec.grading.remote:connect",
+        f"--hypothesis-profile={options.profile}", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "-p", "no:xdist", "--noconftest", "-c", str(paths["grader"] / "pytest.ini"),
+        f"--rootdir={paths['grader']}", "-q", "--tb=short", "-o", "console_output_style=classic",
+    ]
+    for area in options.areas:
+        command.append(f"--area={area}")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
+    environment.pop("CI", None)
+    environment.update({CONFIG_ENVIRONMENT: str(paths["config"]), "PYTHONHASHSEED": "0",
+                        "PYTHONDONTWRITEBYTECODE": "1"})
+    limit = options.limits.submission_seconds + GRACE_SECONDS
+    run = RawRun()
+    with open(paths["log"], "wb") as log:
+        process = subprocess.Popen(command, cwd=paths["grader"], env=environment, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+            run.problems.append(f"the grader stopped this run after {limit:g} s (the submission's time "
+                                "limit plus a grace period)")
+    run.log = paths["log"].read_text(encoding="utf-8", errors="replace")
+    if paths["results"].is_file():
+        session = json.loads(paths["results"].read_text(encoding="utf-8"))
+        run.tests = session.pop("tests", {})
+        run.session = session
+    elif not run.problems:
+        run.problems.append("the grader's test run ended without results (exit status "
+                            f"{process.returncode}):\n{run.log[-LOG_TAIL:]}")
+    return run
+
+
+def _scrub_paths(run: RawRun, work: Path) -> None:
+    """Replace the private work folder's name (new on every run) in messages by <work>."""
+    names = sorted({str(work), os.path.realpath(work)}, key=len, reverse=True)
+
+    def scrub(value):
+        if isinstance(value, str):
+            for name in names:
+                value = value.replace(name, "<work>")
+            return value
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        return value
+
+    run.tests = scrub(run.tests)
+    run.session = scrub(run.session)
+    run.problems = scrub(run.problems)
+
+
+def _read_capped(path: Path, limit: int) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(limit + 1000)
+
+
+# --------------------------------------------------------------------------- what the run means
+def problems_of(run: RawRun) -> list[str]:
+    """Failures that stop everything, for the top of the report."""
+    problems = list(run.problems)
+    session = run.session
+    if session.get("import_failure"):
+        problems.append(session["import_failure"])
+    for error in session.get("collection_errors", ()):
+        problems.append(f"the spec could not be collected: {error}")
+    if session and not run.tests and not problems:
+        problems.append("no spec test ran")
+    return problems
+
+
+def limits_as_dict(limits: Limits) -> dict:
+    return {k: getattr(limits, k) for k in limits.__dataclass_fields__}
+
+
+def rubric_summary(rubric: Rubric) -> dict:
+    return {"source": rubric.source, "points": rubric.points, "partial_credit": rubric.partial_credit,
+            "delegation": rubric.delegation, "max_score": rubric.max_score}

@@ -1,0 +1,2 @@
+# sys.exit at import time.
+sys.exit(3)

@@ -1,0 +1,6 @@
+# An exception at import time.
+def broken_helper():
+    return {}["missing key"]
+
+
+broken_helper()
