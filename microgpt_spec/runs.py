@@ -34,7 +34,7 @@ import argparse
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -388,8 +388,8 @@ def no_batches(backend: Any, why: str) -> str:
     name = getattr(backend, "name", type(backend).__name__)
     return (
         f"backend {name} cannot train batches ({why}). Use --batch-size 1 (the reference step) "
-        "or a backend with batches, e.g. --backend numpy; the run folder holds the step-0 "
-        "checkpoint of this run, so add --overwrite."
+        "or a backend with batches, e.g. --backend numpy (a new run has already saved its "
+        "step-0 checkpoint: add --overwrite to start it again)."
     )
 
 
@@ -464,11 +464,12 @@ def mean_document_loss(
 
         mean = (B * sum(full batch losses) + r * last loss) / n
     """
-    frozen = AdamHyper(lr=0.0, beta1=hyper.beta1, beta2=hyper.beta2, eps=hyper.eps)
+    frozen = replace(hyper, lr=0.0)
     full = len(sequences) // batch_size * batch_size
     total = 0.0
     if full:
-        result = call_train(backend, params, config, sequences[:full], full // batch_size, batch_size, hyper=frozen)
+        steps = full // batch_size
+        result = call_train(backend, params, config, sequences[:full], steps, batch_size, hyper=frozen)
         total += batch_size * sum(float(x) for x in result.losses)
     rest = len(sequences) - full
     if rest:

@@ -20,6 +20,10 @@ plain number), `log`, `exp` and `relu`. Everything else (`-a`, `a - b`, `a / b` 
 docstrings give: that order decides which nodes exist and in which order floats are added,
 which is what makes your numbers agree with the reference to the last bit.
 
+The ops area checks each operation's value and, through `backward()`, its derivatives:
+until you write `backward` (the autograd area, next) the derivative tests of ops say
+"not implemented: autograd: ...". That is expected; they pass once backward works.
+
 Check your work one area at a time:
 
     pytest --pyargs microgpt_spec.conformance --backend=YOUR_FOLDER --area=ops
@@ -153,11 +157,18 @@ class Value:
 
         This is also what makes `sum(values)` work: `sum` starts from the int 0, and
         `0 + a` lands here.
+
+        Example: 1 + Value(2.0) has data 3.0 (Python first tries int.__add__, which gives
+        up on a Value, then calls Value(2.0).__radd__(1)).
         """
         raise NotImplementedError("ops: Value.__radd__: b + a (b a plain number) = a + b")
 
     def __rmul__(self, other: Number) -> Value:
-        """b * a where b is a plain number (`2 * a`): the same as a * b."""
+        """b * a where b is a plain number (`2 * a`): the same as a * b.
+
+        Example: 2 * Value(3.0) has data 6.0 and, through `*`, local gradients (2, 3.0)
+        towards Value(3.0) and the constant leaf 2.
+        """
         raise NotImplementedError("ops: Value.__rmul__: b * a (b a plain number) = a * b")
 
     def __sub__(self, other: Value | Number) -> Value:
@@ -170,7 +181,7 @@ class Value:
     def __rsub__(self, other: Number) -> Value:
         """b - a where b is a plain number (`1 - a`), built as b + (-a).
 
-        Careful with the order: `1 - Value(3.0)` is -2.0, not 2.0.
+        Example: 1 - Value(3.0) has data -2.0, not 2.0: mind the order.
         """
         raise NotImplementedError("ops: Value.__rsub__: b - a (b a plain number) = b + (-a)")
 
@@ -183,7 +194,10 @@ class Value:
         raise NotImplementedError("ops: Value.__truediv__: a / b = a * b ** -1")
 
     def __rtruediv__(self, other: Number) -> Value:
-        """b / a where b is a plain number (`1 / a`), built as b * a ** -1."""
+        """b / a where b is a plain number (`1 / a`), built as b * a ** -1.
+
+        Example: 1 / Value(4.0) has data 0.25; its gradient towards the Value is -1/16.
+        """
         raise NotImplementedError("ops: Value.__rtruediv__: b / a (b a plain number) = b * a ** -1")
 
     # ----------------------------------------------------------------- backward pass

@@ -129,6 +129,10 @@ def attention_block(
             so the position attends to itself and to everything before it
         out = linear(attention(q, keys, values, n_head), weights[p + "attn_wo"])
         return add(out, residual)
+
+    Example: at position 0 the cache holds only this position's own key and value, so
+    every head's softmax is [1.0] and attention returns v itself; at position 3 it
+    attends over 4 cached positions.
     """
     raise NotImplementedError(
         "layers: attention_block: rmsnorm, q/k/v projections, cache k and v, attention, "
@@ -142,6 +146,9 @@ def mlp_block(weights: Weights, layer: int, x: Vector) -> Vector:
         residual = x
         x = mlp(rmsnorm(x), weights[p + "mlp_fc1"], weights[p + "mlp_fc2"])
         return add(x, residual)
+
+    Example: with all mlp weights 0 the block returns x unchanged: the residual path
+    carries the input through, the MLP only adds to it.
     """
     raise NotImplementedError("layers: mlp_block: x + mlp(rmsnorm(x), mlp_fc1, mlp_fc2)")
 

@@ -61,6 +61,13 @@ class CharTokenizer:
         """
         raise NotImplementedError("tokenizer: CharTokenizer.sequence: [bos] + encode(doc) + [bos]")
 
+    def _vocabulary_preview(self, limit: int = 40) -> str:
+        """How error messages show the vocabulary. Written for you."""
+        text = "".join(self.chars)
+        shown = text if len(text) <= limit else text[:limit] + "..."
+        return f"{len(self.chars)} characters: {shown!r}"
+
     def __repr__(self) -> str:
-        chars = "".join(getattr(self, "chars", []))
-        return f"CharTokenizer({len(chars)} characters: {chars[:40]!r})"
+        if not hasattr(self, "chars"):
+            return "CharTokenizer(not built yet)"
+        return f"CharTokenizer({self._vocabulary_preview()})"

@@ -160,6 +160,9 @@ def train_step(
         return loss.data
 
     (Doing it inside `with cyclic_gc_paused():` makes it about twice as fast.)
+
+    Example: the first step of the default model on a name returns about 3.3, near
+    ln(27) = 3.296: fresh weights guess every token about equally.
     """
     raise NotImplementedError(
         "training: train_step: batch_loss, backward(), optimizer.step(step, num_steps); "
@@ -197,6 +200,10 @@ def train(
 
     Raise ValueError for no sequences or batch_size < 1. Passing `m` and `v` back in with
     start_step = the previous next_step continues a stopped run exactly.
+
+    Example: train(params, config, seqs, 1000, stop_step=500) then
+    train(r.params, config, seqs, 1000, start_step=500, m=r.m, v=r.v) gives the same
+    weights as one run of 1000 steps.
     """
     raise NotImplementedError(
         "training: train: Value weights, an Adam over them, train_step for each step of the "

@@ -31,6 +31,8 @@ from microgpt_spec.grading.rubric import RubricError, load_rubric
 from microgpt_spec.spec.contract import AREAS
 from microgpt_spec.spec.profiles import PROFILE_NAMES
 
+PROFILES = PROFILE_NAMES + ("quick",)  # quick: the grade profile with a tenth of the examples
+
 NAME = "grade"
 HELP = "grade submissions against the spec (sandboxed, in parallel) and write reports"
 
@@ -52,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="memory limit of the submission's process (default: the rubric's, 2048)")
     parser.add_argument("--output-kb", type=int, default=None, metavar="KB",
                         help="how much of the submission's printing is kept (default: the rubric's, 1000)")
-    parser.add_argument("--profile", default="grade", help="hypothesis profile (default: grade)")
+    parser.add_argument("--profile", default="grade",
+                        help="hypothesis profile: grade (default), or quick (a tenth of the examples)")
     parser.add_argument("--gradescope-results", type=Path, default=None, metavar="PATH",
                         help="also write the (single) submission's results.json here (for Gradescope)")
     parser.add_argument("--keep-privileges", action="store_true",
@@ -103,8 +106,8 @@ def _settings(args: argparse.Namespace):
     not_in_rubric = [a for a in areas if a not in rubric.points]
     if not_in_rubric:
         raise CommandError(f"--area: {not_in_rubric} not in the rubric ({', '.join(rubric.points)})")
-    if args.profile not in PROFILE_NAMES:
-        raise CommandError(f"--profile: unknown profile {args.profile!r}; the profiles are {', '.join(PROFILE_NAMES)}")
+    if args.profile not in PROFILES:
+        raise CommandError(f"--profile: unknown profile {args.profile!r}; the profiles are {', '.join(PROFILES)}")
     if args.jobs is not None and args.jobs < 1:
         raise CommandError("--jobs must be at least 1")
     options = RunOptions(limits=limits, areas=areas, profile=args.profile,

@@ -209,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
     check_same_chars(state.chars, tokenizer.chars, f"the data {documents.source.path}")
     if args.resume:
         check_same_data(state, documents)
+    if args.eval_every and not state.data.heldout_docs:
+        raise CommandError("--eval-every evaluates on held-out documents: give --holdout too (e.g. 0.1)")
     corpus = split_corpus(encode_all(tokenizer, documents.docs), state)
     print_header(loaded, state, documents, out)
     until = stop_step(args, state)
@@ -336,7 +338,7 @@ def train_session(
     """Train from state.next_step to `until` with a progress display, saving as we go
     (and evaluating every --eval-every steps when documents are held out)."""
     save_run(state, out, corpus, plot=False)  # the run exists (and is resumable) from the start
-    evaluating = corpus.heldout and args.eval_every
+    evaluating = bool(corpus.heldout) and args.eval_every is not None
     with (
         sigterm_as_interrupt(),
         progress_display(state.num_steps, state.losses, every=args.log_every) as progress,
@@ -399,8 +401,8 @@ def save_run(state: Checkpoint, out: Path, corpus: Corpus, *, plot: bool) -> Non
     if plot and state.losses:
         title = f"microgpt, {Path(state.data.path).name}: step {state.next_step} of {state.num_steps}"
         points = {
-            f"{name} loss (eval)": [(e.step, getattr(e, f"{name}_loss")) for e in state.evals]
-            for name in ("heldout", "train")
+            "held-out loss (eval)": [(e.step, e.heldout_loss) for e in state.evals],
+            "train loss (eval)": [(e.step, e.train_loss) for e in state.evals],
         }
         plot_losses({"train": state.losses}, out / PLOT_FILE, title, points)
 

@@ -412,6 +412,7 @@ class Link:
         self.reads.clear()
         self.rngs = RngMirror()
         self.worker = WorkerProcess(self.config)
+        self.reader = protocol.Reader(self.worker.from_worker)
         try:
             message = self.receive(self.limits.test_seconds, during="import")
         except SubmissionImportFailed as failure:
@@ -448,7 +449,7 @@ class Link:
 
     def ensure_ready(self) -> None:
         if self.import_failure is not None:
-            raise self.import_failure
+            raise SubmissionImportFailed(self.import_failure.msg)  # a fresh one: no traceback pile-up
         if self.test_failure is not None:
             raise type(self.test_failure)(self.test_failure.msg)
         if self.expired:
@@ -517,18 +518,26 @@ class Link:
 
     def binary(self, op: str, left: Any, right: Any) -> Any:
         self.ensure_ready()
-        encode = self.codec.encode
-        a, b = encode(left), encode(right)
+        a, b = self.operand(left), self.operand(right)
         result = self.new_proxy()
         self.enqueue(["op", result._hid, op, a, b])
         return result
 
     def unary(self, op: str, operand: RemoteObject) -> Any:
         self.ensure_ready()
-        a = self.codec.encode(operand)
+        a = self.operand(operand)
         result = self.new_proxy()
         self.enqueue(["un", result._hid, op, a])
         return result
+
+    def operand(self, value: Any) -> Any:
+        """An operator's operand on the wire (fast path for numbers and proxies)."""
+        kind = type(value)
+        if kind is float or kind is int:
+            return value
+        if isinstance(value, RemoteObject):
+            return {"h": self.target(value)}
+        return self.codec.encode(value)
 
     def compare(self, op: str, left: Any, right: Any) -> Any:
         return self.sync(["cmp", op, self.codec.encode(left), self.codec.encode(right)])
@@ -633,7 +642,7 @@ class Link:
     def receive(self, budget: float, during: str) -> dict:
         deadline = time.monotonic() + max(budget, 0.001)
         try:
-            message = protocol.read_message(self.worker.from_worker, deadline)
+            message = self.reader.message(deadline)
         except protocol.WaitTimedOut:
             raise self.timed_out(during) from None
         except protocol.PeerGone:

@@ -50,7 +50,7 @@ class RubricError(ValueError):
 
 @dataclass(frozen=True)
 class Rubric:
-    points: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_POINTS))
+    points: dict[str, float] = field(default_factory=lambda: {a: float(p) for a, p in DEFAULT_POINTS.items()})
     partial_credit: bool = True
     delegation: str = "no-credit"
     limits: Limits = Limits()

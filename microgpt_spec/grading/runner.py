@@ -17,6 +17,7 @@ ignored. The work folder is removed at the end; what is kept goes to the output 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -183,14 +184,16 @@ def _prepare(work: Path) -> dict[str, Path]:
 
 
 def _run_pytest(paths: dict[str, Path], options: RunOptions) -> RawRun:
-    # Only the chosen areas' modules are collected: a one-area run starts faster.
-    modules = [f"microgpt_spec.conformance.test_{a}" for a in options.areas] or ["microgpt_spec.conformance"]
+    # Only the chosen areas' modules are collected (a one-area run starts faster); test ids
+    # are relative to the conformance folder: "test_tokenizer.py::test_...".
+    conformance = Path(importlib.util.find_spec("microgpt_spec.conformance").submodule_search_locations[0])
+    modules = [str(conformance / f"test_{a}.py") for a in options.areas] or [str(conformance)]
     command = [
-        sys.executable, "-P", "-m", "pytest", "--pyargs", *modules,
+        sys.executable, "-P", "-m", "pytest", *modules,
         "-p", "microgpt_spec.grading.pytest_plugin", "--backend=microgpt_spec.grading.remote:connect",
         f"--hypothesis-profile={options.profile}", "-p", "no:cacheprovider", "-p", "no:randomly",
         "-p", "no:xdist", "--noconftest", "-c", str(paths["grader"] / "pytest.ini"),
-        f"--rootdir={paths['grader']}", "-q", "--tb=short", "-o", "console_output_style=classic",
+        f"--rootdir={conformance}", "-q", "--tb=line", "-o", "console_output_style=classic",
     ]
     for area in options.areas:
         command.append(f"--area={area}")

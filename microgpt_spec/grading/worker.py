@@ -185,6 +185,7 @@ class Worker:
 
     def __init__(self, backend: Any, rfd: int, wfd: int, policy: sandbox.AuditPolicy, code_root: str) -> None:
         self.rfd, self.wfd = rfd, wfd
+        self.reader = protocol.Reader(rfd)
         self.policy = policy
         self.code_root = code_root
         self.codec = WorkerCodec(self)
@@ -251,7 +252,7 @@ class Worker:
     def serve(self) -> None:
         while True:
             try:
-                batch = protocol.read_message(self.rfd)
+                batch = self.reader.message()
             except protocol.PeerGone:
                 return
             self.run_batch(batch)
@@ -288,9 +289,9 @@ class Worker:
         rid = request[1] if kind in ("op", "un", "acall") else None
         try:
             if kind == "op":
-                value = BINARY[request[2]](self.decode(request[3]), self.decode(request[4]))
+                value = BINARY[request[2]](self.operand(request[3]), self.operand(request[4]))
             elif kind == "un":
-                value = UNARY[request[2]](self.decode(request[3]))
+                value = UNARY[request[2]](self.operand(request[3]))
             elif kind == "acall":
                 target = self.object_of(request[2])
                 value = getattr(target, request[3])(*self.decode(request[4]))
@@ -343,6 +344,12 @@ class Worker:
 
     def decode(self, data: Any) -> Any:
         return self.codec.decode(data)
+
+    def operand(self, data: Any) -> Any:
+        """An operator's operand: a plain number or a handle, mostly (fast path)."""
+        if type(data) is dict and "h" in data:
+            return self.object_of(data["h"])
+        return data if type(data) in (float, int) else self.codec.decode(data)
 
     def rng_for(self, data: dict) -> Any:
         """The worker's copy of one of the grader's random generators (see RngMirror)."""
@@ -415,7 +422,7 @@ class Worker:
         message = {"cb": ident, "args": [self.codec.encode(a) for a in args],
                    "kwargs": [[k, self.codec.encode(v)] for k, v in kwargs.items()]}
         protocol.write_all(self.wfd, protocol.frame(message))
-        answer = protocol.read_message(self.rfd)
+        answer = self.reader.message()
         if "e" in answer:
             raise RuntimeError(f"the grader's callback failed: {answer['e']}")
         return self.decode(answer.get("r"))

@@ -1,0 +1,205 @@
+"""The student stub: every learner part not implemented, in step with the pure backend,
+the copy a learner makes with `new-student`, and the grade rising area by area as the
+stub is filled in with the pure backend's functions."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from microgpt_spec.backends.student import TODO_BY_AREA
+from microgpt_spec.cli import main as cli_main
+from microgpt_spec.commands.new_student import PACKAGE
+from microgpt_spec.grading import RunOptions, grade
+from microgpt_spec.grading.remote import Limits
+from microgpt_spec.spec.contract import AREAS
+
+STUB = "microgpt_spec.backends.student"
+PURE = "microgpt_spec.backends.pure"
+
+
+def resolve(package: str, qualified: str):
+    """`engine.Value.__add__` in `package` -> the function object."""
+    module_name, *names = qualified.split(".")
+    target = importlib.import_module(f"{package}.{module_name}")
+    for name in names:
+        target = getattr(target, name)
+    return target
+
+
+def raises_not_implemented(function) -> bool:
+    """Whether the function's body is (a docstring and) `raise NotImplementedError(...)`."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    body = tree.body[0].body
+    statements = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    return (len(statements) == 1 and isinstance(statements[0], ast.Raise)
+            and "NotImplementedError" in ast.unparse(statements[0]))
+
+
+def stub_functions() -> dict[str, object]:
+    """Every function or method of the stub's modules, by qualified name."""
+    found = {}
+    for module_name in ("engine", "model", "train", "sample", "tokenizer", "backend"):
+        module = importlib.import_module(f"{STUB}.{module_name}")
+        for name, value in vars(module).items():
+            if inspect.isfunction(value) and value.__module__ == module.__name__:
+                found[f"{module_name}.{name}"] = value
+            elif inspect.isclass(value) and value.__module__ == module.__name__:
+                for method_name, method in vars(value).items():
+                    if inspect.isfunction(method):
+                        found[f"{module_name}.{name}.{method_name}"] = method
+    return found
+
+
+# --------------------------------------------------------------------------- the stub itself
+def test_todo_covers_every_area_in_the_learning_order():
+    assert tuple(TODO_BY_AREA) == AREAS
+
+
+def test_every_todo_part_raises_not_implemented_naming_its_area():
+    for area, parts in TODO_BY_AREA.items():
+        for qualified in parts:
+            function = resolve(STUB, qualified)
+            assert raises_not_implemented(function), f"{qualified} should raise NotImplementedError"
+            message = ast.unparse(ast.parse(textwrap.dedent(inspect.getsource(function))))
+            assert f"'{area}: " in message or f'"{area}: ' in message, \
+                f"{qualified}: its NotImplementedError message should start with '{area}: '"
+
+
+def test_only_the_todo_parts_are_left_to_write():
+    todo = {q for parts in TODO_BY_AREA.values() for q in parts}
+    unwritten = {q for q, f in stub_functions().items() if raises_not_implemented(f)}
+    assert unwritten == todo
+
+
+def test_every_todo_part_mirrors_the_pure_backend_and_explains_itself():
+    for parts in TODO_BY_AREA.values():
+        for qualified in parts:
+            stub, pure = resolve(STUB, qualified), resolve(PURE, qualified)
+            assert inspect.signature(stub) == inspect.signature(pure), qualified
+            assert "Example" in (inspect.getdoc(stub) or ""), f"{qualified}: show a tiny worked example"
+
+
+def test_the_glue_is_the_pure_backends():
+    """Everything the learner does not write is the pure backend's code, statement for
+    statement (docstrings aside): the stub cannot drift from the reference."""
+    todo = {q for parts in TODO_BY_AREA.values() for q in parts}
+    for qualified, function in stub_functions().items():
+        if qualified in todo or qualified == "tokenizer.CharTokenizer.__repr__":
+            continue
+        pure = resolve(PURE, qualified.replace("StudentBackend", "PureBackend"))
+        assert body_without_docstring(function) == body_without_docstring(pure), qualified
+
+
+def body_without_docstring(function) -> list[str]:
+    body = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0].body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return [ast.dump(statement) for statement in body]
+
+
+def test_conformance_on_the_stub_is_all_not_implemented(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "microgpt_spec.conformance", "--backend=student",
+         "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--hypothesis-profile=grade"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = done.stdout + done.stderr
+    summary = out.strip().splitlines()[-1]
+    assert done.returncode == 0, out[-3000:]
+    assert "not implemented" in summary and "passed" not in summary and "failed" not in summary, summary
+    assert "Traceback" not in out and "Falsifying" not in out and "Hypothesis" not in out
+
+
+# --------------------------------------------------------------------------- the learner's copy
+def test_new_student_writes_a_copy_that_runs(tmp_path, capsys):
+    folder = tmp_path / "mygpt"
+    assert cli_main(["new-student", str(folder)]) == 0
+    assert (folder / "backend.py").is_file() and (folder / "README.md").is_file()
+    assert {p.name for p in (folder / PACKAGE).glob("*.py")} == {
+        "__init__.py", "backend.py", "engine.py", "model.py", "sample.py", "tokenizer.py", "train.py"}
+    printed = capsys.readouterr().out
+    assert f"--backend={folder} --area=tokenizer" in printed
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "microgpt_spec.conformance", "--backend=mygpt",
+         "--area=tokenizer", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "8 not implemented" in done.stdout, done.stdout[-2000:]
+
+
+def test_new_student_refuses_to_overwrite(tmp_path, capsys):
+    folder = tmp_path / "mygpt"
+    (folder / PACKAGE).mkdir(parents=True)
+    (folder / PACKAGE / "engine.py").write_text("# my work\n")
+    assert cli_main(["new-student", str(folder)]) == 2
+    assert "exist already" in capsys.readouterr().err
+    assert (folder / PACKAGE / "engine.py").read_text() == "# my work\n"
+    assert not (folder / "backend.py").exists()  # nothing at all was written
+
+
+# --------------------------------------------------------------------------- filling it in
+def transplant(package_folder: Path, qualified: str) -> None:
+    """Replace the stub's `qualified` function in the learner's copy by the pure backend's."""
+    module_name, *names = qualified.split(".")
+    path = package_folder / f"{module_name}.py"
+    text = path.read_text()
+    node = find_definition(ast.parse(text), names)
+    source = textwrap.indent(textwrap.dedent(inspect.getsource(resolve(PURE, qualified))), " " * node.col_offset)
+    lines = text.splitlines(keepends=True)
+    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    path.write_text("".join(lines[: first - 1]) + source + "".join(lines[node.end_lineno:]))
+
+
+def find_definition(tree: ast.Module, names: list[str]):
+    scope = tree.body
+    for name in names:
+        node = next(n for n in scope if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == name)
+        scope = node.body
+    return node
+
+
+def test_filling_the_stub_area_by_area_raises_the_grade_to_full_marks(tmp_path):
+    """Copy k has the areas 1..k filled in from the pure backend. Graded on area k and
+    area k+1, area k has full marks and area k+1 none: each area's tests need exactly
+    the parts the stub says belong to it and the ones before. One exception, from the
+    spec: the ops area checks derivatives through backward(), so it is full only once
+    autograd is written too (until then those tests say "not implemented: autograd")."""
+    copies = []
+    for k, area in enumerate(AREAS):
+        folder = tmp_path / f"filled-{k + 1}-{area}"
+        assert cli_main(["new-student", str(folder)]) == 0
+        for done_area in AREAS[: k + 1]:
+            for qualified in TODO_BY_AREA[done_area]:
+                transplant(folder / PACKAGE, qualified)
+        copies.append(folder)
+
+    def grade_copy(k: int):
+        areas = AREAS[k: k + 2] + (("ops",) if AREAS[k] == "autograd" else ())
+        options = RunOptions(limits=Limits(test_seconds=120, submission_seconds=600), areas=areas,
+                             profile="quick")
+        return grade([copies[k]], tmp_path / "grades" / str(k), options=options)[0]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = list(pool.map(grade_copy, range(len(AREAS))))
+    for k, (area, report) in enumerate(zip(AREAS, reports)):
+        scores = {a.area: a for a in report.areas}
+        assert not report.problems, report.problems
+        if area == "ops":
+            ops = scores["ops"]
+            assert ops.counts["passed"] > 0 and ops.counts["failed"] == 0, ops.counts
+            assert all("not implemented: autograd:" in t["message"] for t in ops.failures), ops.failures[:1]
+        else:
+            assert scores[area].score == scores[area].max_score, (area, scores[area].failures[:2])
+        if area == "autograd":
+            assert scores["ops"].score == scores["ops"].max_score, scores["ops"].failures[:2]
+        if k + 1 < len(AREAS):
+            following = scores[AREAS[k + 1]]
+            assert following.score == 0 and following.counts["passed"] == 0, (AREAS[k + 1], following.counts)
+    assert reports[-1].max_score == 100
