@@ -198,7 +198,8 @@ class SpecRun:
             )
 
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config):
-        if dict(report.user_properties).get("spec_status") == "not implemented":
+        # Collection reports have no user_properties: only test reports carry a status.
+        if dict(getattr(report, "user_properties", ())).get("spec_status") == "not implemented":
             return "not implemented", "N", "NOT IMPLEMENTED"
         return None
 

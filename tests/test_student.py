@@ -13,7 +13,6 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 
 from microgpt_spec.backends.student import TODO_BY_AREA
 from microgpt_spec.cli import main as cli_main

@@ -32,6 +32,7 @@ Check your work one area at a time:
 
 from __future__ import annotations
 
+# Imported for you: your code uses them (math.log, math.exp ...).
 import gc
 import math
 from contextlib import contextmanager

@@ -7,6 +7,7 @@ YOU WRITE: `sample_next` and `generate` (spec area `sampling`).
 
 from __future__ import annotations
 
+# Imported for you: your code uses them.
 import random
 from typing import Sequence
 

@@ -13,6 +13,7 @@ The conversions between the contract's plain numbers and `Value`s are written fo
 
 from __future__ import annotations
 
+# Imported for you: your code uses them.
 import random
 from typing import Callable, Sequence
 

@@ -135,7 +135,7 @@ class WorkerProcess:
             "rfd": to_worker_r, "wfd": from_worker_w, "submission": config.submission,
             "workdir": config.workdir, "memory_mb": limits.memory_mb,
             "cpu_seconds": int(limits.submission_seconds) + 1, "output_bytes": limits.output_bytes,
-            "drop_privileges": config.drop_privileges,
+            "drop_privileges": config.drop_privileges, "parent": os.getpid(),
         }
         with open(config.output_path, "ab") as output:
             self.process = subprocess.Popen(
@@ -386,6 +386,7 @@ class Link:
         self.refused: list[str] = []
         self.callback_error: BaseException | None = None
         self.rngs = RngMirror()
+        self.last_async = 0
 
     # ------------------------------------------------------------- tests
     def begin_test(self, area: str | None) -> None:
@@ -611,7 +612,7 @@ class Link:
         started = time.monotonic()
         try:
             while True:
-                reply = self.receive(self.remaining(), during=describe(request))
+                reply = self.receive(self.remaining(), during=self.during(request))
                 if "cb" not in reply:
                     break
                 self.answer_callback(reply)
@@ -625,6 +626,7 @@ class Link:
     def send(self, request: list | None) -> None:
         if self.worker is None:
             return
+        self.last_async = len(self.pending)
         batch = {"a": self.pending, "s": request}
         if self.released:
             # Last: the operations before it may still use these objects.
@@ -638,6 +640,13 @@ class Link:
             raise self.timed_out(describe(request or ["a batch of operations"])) from None
         except protocol.PeerGone:
             raise self.died(describe(request or ["a batch of operations"])) from None
+
+    def during(self, request: list) -> str:
+        """What the worker was doing: the request, or an operation sent before it."""
+        what = describe(request)
+        if self.last_async:
+            what += f" (or one of the {self.last_async} operations on its objects sent just before)"
+        return what
 
     def receive(self, budget: float, during: str) -> dict:
         deadline = time.monotonic() + max(budget, 0.001)

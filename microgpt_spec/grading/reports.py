@@ -273,10 +273,11 @@ def problems_text(report: SubmissionReport) -> str:
 
 
 def summary_table(reports: list[SubmissionReport]) -> Table:
+    """One row per submission: the total and the graded areas' scores."""
     table = Table(title="gradebook", title_justify="left")
     table.add_column("submission")
     table.add_column("total", justify="right")
-    areas = list(reports[0].rubric.points) if reports else []
+    areas = [a.area for a in reports[0].areas if a.graded] if reports else []
     for area in areas:
         table.add_column(area, justify="right")
     table.add_column("flags")
@@ -290,7 +291,7 @@ def summary_table(reports: list[SubmissionReport]) -> Table:
 def flags_of(report: SubmissionReport) -> str:
     flags = []
     if report.problems:
-        flags.append(report.problems[0].splitlines()[0][:60])
+        flags.append(report.problems[0].splitlines()[0][:50])
     if report.reference_events:
         flags.append("uses reference backend")
     if report.refused:

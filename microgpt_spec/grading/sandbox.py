@@ -79,6 +79,21 @@ def drop_privileges(writable: Path, must_read: list[str]) -> bool:
     return True
 
 
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel to kill this process when the grader's process ends (Linux), so that
+    a worker stuck in a loop never outlives its grader. Called after dropping privileges
+    (a change of user clears the setting) and before the audit hook (it uses ctypes)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the grader ended before the request took effect
+        os._exit(1)
+
+
 # --------------------------------------------------------------------------- the audit hook
 class AuditPolicy:
     """Refuses what a submission must not do, and records what the report should mention.

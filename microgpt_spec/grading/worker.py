@@ -625,6 +625,7 @@ def main() -> None:
     dropped = False
     if config.get("drop_privileges", True):
         dropped = sandbox.drop_privileges(workdir, python_paths() + [config["submission"]])
+    sandbox.die_with_parent(config["parent"])
     os.chdir(workdir)
     sys.dont_write_bytecode = True
     budget = {"left": config["output_bytes"] - 4096}
