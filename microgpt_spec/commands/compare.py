@@ -8,11 +8,11 @@ trains --steps steps of the reference schedule (the learning rate falls linearly
 over --steps). Then the command prints, one column per backend:
 
   total time         wall time of the whole `train` call
-  time per step      total time / steps (the first step includes any set-up the backend
-                     does inside `train`)
-  steps per second   steps / total time
-  speed vs FIRST     how many times faster than the first backend (FIRST's total time
-                     divided by this one's)
+  time per step      the median step, the first one left out (it carries whatever
+                     set-up the backend does inside `train`, such as torch's start-up)
+  steps per second   1 / time per step
+  speed vs FIRST     how many times faster a step is than the first backend's (FIRST's
+                     time per step divided by this one's)
   final loss         the loss of the last step
   max |loss diff|    the largest difference from the first backend's loss at the same
                      step, over all steps, and the step where it happens: 0 or ~1e-15
@@ -28,6 +28,7 @@ backend's loss curve and running mean on one plot).
 from __future__ import annotations
 
 import argparse
+import statistics
 import csv
 import io
 import sys
@@ -187,14 +188,18 @@ def largest_param_difference(a: dict[str, list[list[float]]], b: dict[str, list[
     )
 
 
+def step_time(run: Timed) -> float:
+    """The median step, leaving out the first (it carries the backend's set-up)."""
+    return statistics.median(run.seconds[1:] or run.seconds)
+
+
 def summary_table(runs: Sequence[Timed]) -> str:
     first = runs[0]
-    steps = len(first.losses)
     rows: list[tuple[str, list[str]]] = [
         ("total time", [format_seconds(r.total) for r in runs]),
-        ("time per step", [format_seconds(r.total / steps) for r in runs]),
-        ("steps per second", [f"{steps / r.total:.1f}" for r in runs]),
-        (f"speed vs {first.label}", [f"{first.total / r.total:.1f}x" for r in runs]),
+        ("time per step", [format_seconds(step_time(r)) for r in runs]),
+        ("steps per second", [f"{1 / step_time(r):.1f}" for r in runs]),
+        (f"speed vs {first.label}", [f"{step_time(first) / step_time(r):.1f}x" for r in runs]),
         ("final loss", [f"{r.losses[-1]:.6f}" for r in runs]),
         ("max |loss diff|", ["-"] + [describe_loss_difference(first, r) for r in runs[1:]]),
         (
