@@ -8,7 +8,8 @@ reproduces the original program's losses and samples bit for bit. Read it in thi
     train.py      weight init, Adam, the training loop
     sample.py     drawing names from the model
     tokenizer.py  characters <-> ids
-    backend.py    the contract's methods on top of all that
+    backend.py    the contract's methods on top of all that (the plumbing, shared with
+                  every scalar engine, is `microgpt_spec.backends.scalar`)
 """
 
 from .backend import PureBackend

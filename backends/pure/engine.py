@@ -21,10 +21,8 @@ and this engine aims to reproduce the reference bit for bit.
 
 from __future__ import annotations
 
-import gc
 import math
-from contextlib import contextmanager
-from typing import Iterator, Union
+from typing import Union
 
 Number = Union[int, float]
 
@@ -165,21 +163,3 @@ def topological_order(root: Value) -> list[Value]:
             stack.pop()
             order.append(node)
     return order
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a graph is built and used.
-
-    A step allocates ~100k `Value`s, and each batch of allocations makes the collector
-    scan every live node again: that alone more than doubles the time of the forward
-    pass. The graph holds no reference cycles (children point only to inputs), so plain
-    reference counting frees it all as soon as the step drops it; nothing is lost.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

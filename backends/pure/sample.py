@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
+from microgpt_spec.backends.scalar import cyclic_gc_paused
 from microgpt_spec.spec.contract import Config
 
-from .engine import Value, cyclic_gc_paused
+from .engine import Value
 from .model import Weights, empty_cache, gpt, softmax
 
 
@@ -27,7 +28,7 @@ def generate(weights: Weights, config: Config, temperature: float, rng: random.R
     keys, values = empty_cache(config)
     token = config.bos
     drawn: list[int] = []
-    with cyclic_gc_paused():  # speed only: see engine.cyclic_gc_paused
+    with cyclic_gc_paused():  # speed only: see scalar.cyclic_gc_paused
         for pos in range(config.block_size):
             logits = gpt(weights, config, token, pos, keys, values)
             token = sample_next(logits, temperature, rng)

@@ -2,6 +2,10 @@
 
 The parameters live as `Value` leaves for the whole run; each step builds a fresh graph on
 top of them, runs `backward()`, and lets Adam move every leaf's `data` and reset its grad.
+
+The plumbing around that (plain numbers <-> `Value`s, which documents a step trains on,
+pausing the garbage collector) is the same for every scalar engine and comes from
+`microgpt_spec.backends.scalar`.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence
 
+from microgpt_spec.backends.scalar import batch_for_step, cyclic_gc_paused, flatten
+from microgpt_spec.backends.scalar import to_params, to_weights, unflatten
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult, param_shapes
 
-from .engine import Value, cyclic_gc_paused
+from .engine import Value
 from .model import Weights, mean, sequence_loss
 
 INIT_STD = 0.08
@@ -25,37 +31,6 @@ def init_params(config: Config, rng: random.Random) -> Params:
         name: [[rng.gauss(0, INIT_STD) for _ in range(cols)] for _ in range(rows)]
         for name, (rows, cols) in param_shapes(config).items()
     }
-
-
-def to_weights(params: Params) -> Weights:
-    """Plain numbers -> fresh `Value` leaves of the same shape."""
-    return {name: [[Value(float(w)) for w in row] for row in rows] for name, rows in params.items()}
-
-
-def to_params(weights: Weights, field: str = "data") -> Params:
-    """`Value` matrices -> plain floats: their `data` (or `grad`, with field="grad")."""
-    return {
-        name: [[float(getattr(w, field)) for w in row] for row in rows]
-        for name, rows in weights.items()
-    }
-
-
-def flatten(matrices: dict[str, list[list]], config: Config) -> list:
-    """All entries in the reference order: matrix by matrix (`param_shapes`), row by row."""
-    return [w for name in param_shapes(config) for row in matrices[name] for w in row]
-
-
-def unflatten(flat: Sequence[float], config: Config) -> Params:
-    """The inverse of `flatten`, for plain numbers."""
-    params: Params = {}
-    position = 0
-    for name, (rows, cols) in param_shapes(config).items():
-        params[name] = [
-            [float(x) for x in flat[position + r * cols : position + (r + 1) * cols]]
-            for r in range(rows)
-        ]
-        position += rows * cols
-    return params
 
 
 # --------------------------------------------------------------------- Adam
@@ -108,14 +83,6 @@ class Adam:
 
 
 # --------------------------------------------------------------------- one step
-def batch_for_step(
-    sequences: Sequence[Sequence[int]], step: int, batch_size: int
-) -> list[Sequence[int]]:
-    """Step s trains on sequences s*B .. s*B+B-1, wrapping around the list."""
-    first = step * batch_size
-    return [sequences[(first + b) % len(sequences)] for b in range(batch_size)]
-
-
 def batch_loss(weights: Weights, config: Config, batch: Sequence[Sequence[int]]) -> Value:
     """The loss of one document (the reference), or the mean of the documents' losses."""
     losses = [sequence_loss(weights, config, tokens) for tokens in batch]
@@ -160,7 +127,7 @@ def train(
     if batch_size < 1:
         raise ValueError(f"train: batch_size must be at least 1, got {batch_size}")
     stop_step = num_steps if stop_step is None else stop_step
-    weights = to_weights(params)
+    weights = to_weights(params, Value)  # fresh leaves: `params` stays as it is
     optimizer = Adam(
         flatten(weights, config),
         hyper,

@@ -4,7 +4,8 @@ The same files as the pure reference backend, with every function that *is* micr
 (the autograd engine, the layers, the loss, Adam, sampling, training, the tokenizer)
 raising NotImplementedError. Each one's docstring explains what to compute, with the math
 and a tiny worked example; everything else (the glue between the spec and your code) is
-written for you.
+written for you: a few helpers here, and the rest shared with the pure backend in
+`microgpt_spec.backends.scalar`, which holds plumbing only, no microgpt.
 
 Get your own copy and check it area by area, in this order (each area uses only the ones
 before it):
@@ -19,7 +20,7 @@ before it):
     model.py      linear ... gpt, then the loss                 areas layers, loss
     train.py      Adam, then init and the training loop         areas adam, training
     sample.py     drawing names                                 area sampling
-    backend.py    the contract's methods (written for you)
+    backend.py    names your modules for the shared contract adapter (written for you)
 """
 
 from .backend import StudentBackend

@@ -33,10 +33,8 @@ Check your work one area at a time:
 from __future__ import annotations
 
 # Imported for you: your code uses them (math.log, math.exp ...).
-import gc
 import math
-from contextlib import contextmanager
-from typing import Iterator, Union
+from typing import Union
 
 Number = Union[int, float]
 
@@ -248,20 +246,3 @@ def topological_order(root: Value) -> list[Value]:
         "autograd: topological_order: every node the root depends on, once each, each after "
         "all of its children (a depth-first search; mind the recursion limit on deep graphs)"
     )
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a graph is built and used.
-
-    Written for you (speed only). A step allocates ~100k `Value`s, and each batch of
-    allocations makes the collector scan every live node again. The graph holds no
-    reference cycles, so plain reference counting frees it all when the step drops it.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

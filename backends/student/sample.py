@@ -11,9 +11,10 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
+from microgpt_spec.backends.scalar import cyclic_gc_paused
 from microgpt_spec.spec.contract import Config
 
-from .engine import Value, cyclic_gc_paused
+from .engine import Value
 from .model import Weights, empty_cache, gpt, softmax
 
 

@@ -5,7 +5,12 @@ YOU WRITE: Adam (spec area `adam`), then `init_params`, `train_step` and `train`
 
 The parameters live as `Value` leaves for the whole run; each step builds a fresh graph on
 top of them, runs `backward()`, and lets Adam move every leaf's `data` and reset its grad.
-The conversions between the contract's plain numbers and `Value`s are written for you.
+The plumbing around that is written for you and imported from the shared module
+`microgpt_spec.backends.scalar`: `to_weights(params, Value)` (plain numbers -> fresh
+`Value` leaves), `to_params(weights)` (back to plain floats; `field="grad"` for the
+gradients), `flatten`/`unflatten` (all matrices as one list in the reference order, and
+back), `batch_for_step(sequences, step, batch_size)` (the documents step s trains on:
+sequences[s % len(sequences)] when batch_size is 1) and `cyclic_gc_paused()`.
 
     pytest --pyargs microgpt_spec.conformance --backend=YOUR_FOLDER --area=adam
     pytest --pyargs microgpt_spec.conformance --backend=YOUR_FOLDER --area=training
@@ -17,9 +22,11 @@ from __future__ import annotations
 import random
 from typing import Callable, Sequence
 
+from microgpt_spec.backends.scalar import batch_for_step, cyclic_gc_paused, flatten
+from microgpt_spec.backends.scalar import to_params, to_weights, unflatten
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult, param_shapes
 
-from .engine import Value, cyclic_gc_paused
+from .engine import Value
 from .model import Weights, mean, sequence_loss
 
 INIT_STD = 0.08
@@ -42,39 +49,6 @@ def init_params(config: Config, rng: random.Random) -> Params:
         "training: init_params: rng.gauss(0, 0.08) per weight, matrix by matrix in "
         "param_shapes order, row by row"
     )
-
-
-def to_weights(params: Params) -> Weights:
-    """Plain numbers -> fresh `Value` leaves of the same shape. Written for you."""
-    return {name: [[Value(float(w)) for w in row] for row in rows] for name, rows in params.items()}
-
-
-def to_params(weights: Weights, field: str = "data") -> Params:
-    """`Value` matrices -> plain floats: their `data` (or `grad`, with field="grad").
-    Written for you."""
-    return {
-        name: [[float(getattr(w, field)) for w in row] for row in rows]
-        for name, rows in weights.items()
-    }
-
-
-def flatten(matrices: dict[str, list[list]], config: Config) -> list:
-    """All entries in the reference order: matrix by matrix (`param_shapes`), row by row.
-    Written for you."""
-    return [w for name in param_shapes(config) for row in matrices[name] for w in row]
-
-
-def unflatten(flat: Sequence[float], config: Config) -> Params:
-    """The inverse of `flatten`, for plain numbers. Written for you."""
-    params: Params = {}
-    position = 0
-    for name, (rows, cols) in param_shapes(config).items():
-        params[name] = [
-            [float(x) for x in flat[position + r * cols : position + (r + 1) * cols]]
-            for r in range(rows)
-        ]
-        position += rows * cols
-    return params
 
 
 # --------------------------------------------------------------------- Adam
@@ -129,15 +103,6 @@ class Adam:
 
 
 # --------------------------------------------------------------------- one step
-def batch_for_step(
-    sequences: Sequence[Sequence[int]], step: int, batch_size: int
-) -> list[Sequence[int]]:
-    """Step s trains on sequences s*B .. s*B+B-1, wrapping around the list. Written for you
-    (B = 1 in microgpt: step s trains on sequences[s % len(sequences)])."""
-    first = step * batch_size
-    return [sequences[(first + b) % len(sequences)] for b in range(batch_size)]
-
-
 def batch_loss(weights: Weights, config: Config, batch: Sequence[Sequence[int]]) -> Value:
     """The loss of one document (microgpt), or the mean of the documents' losses.
     Written for you (it uses your `sequence_loss` and `mean`)."""
@@ -188,7 +153,7 @@ def train(
 ) -> TrainResult:
     """Steps start_step .. stop_step-1 (stop_step None: num_steps) of a num_steps schedule.
 
-        weights = to_weights(params)                  Value leaves (params is not changed)
+        weights = to_weights(params, Value)           Value leaves (params is not changed)
         optimizer = Adam(flatten(weights, config), hyper,
                          m=None if m is None else flatten(m, config), v=... the same)
         for step in range(start_step, stop_step):

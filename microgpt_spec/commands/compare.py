@@ -199,7 +199,7 @@ def summary_table(runs: Sequence[Timed]) -> str:
         ("total time", [format_seconds(r.total) for r in runs]),
         ("time per step", [format_seconds(step_time(r)) for r in runs]),
         ("steps per second", [f"{1 / step_time(r):.1f}" for r in runs]),
-        (f"speed vs {first.label}", [f"{step_time(first) / step_time(r):.1f}x" for r in runs]),
+        (f"speed vs {first.label}", [f"{step_time(first) / step_time(r):.3g}x" for r in runs]),
         ("final loss", [f"{r.losses[-1]:.6f}" for r in runs]),
         ("max |loss diff|", ["-"] + [describe_loss_difference(first, r) for r in runs[1:]]),
         (

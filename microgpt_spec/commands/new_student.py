@@ -94,8 +94,10 @@ def readme(folder: Path) -> str:
 
 `{PACKAGE}/` is microgpt with the learning parts left for you: every function that raises
 `NotImplementedError` is yours to write. Its docstring says what to compute, with the math
-and a tiny worked example; its error message names its spec area. The rest (the glue
-between the spec and your code, in `backend.py`, and a few helpers) is written for you.
+and a tiny worked example; its error message names its spec area. The rest is written
+for you: a few helpers, and the glue between the spec and your code (`backend.py` names
+your modules; the adapter it uses, `microgpt_spec.backends.scalar`, is the one the pure
+reference backend uses too, and holds plumbing only, no microgpt).
 
 Run the commands from the folder that holds `{folder.name}/`. Work through the areas in
 this order: each area uses only the ones before it.
