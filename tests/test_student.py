@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,15 +15,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-from microgpt_spec.backends.student import TODO_BY_AREA
+from microgpt_spec.backends import scalar
+from microgpt_spec.backends.pure import PureBackend
+from microgpt_spec.backends.scalar import ScalarBackend
+from microgpt_spec.backends.student import TODO_BY_AREA, StudentBackend
 from microgpt_spec.cli import main as cli_main
 from microgpt_spec.commands.new_student import PACKAGE
 from microgpt_spec.grading import RunOptions, grade
 from microgpt_spec.grading.remote import Limits
+from microgpt_spec.grading.worker import REFERENCE_MODULES, reference_dirs
 from microgpt_spec.spec.contract import AREAS
 
 STUB = "microgpt_spec.backends.student"
 PURE = "microgpt_spec.backends.pure"
+SHARED = "microgpt_spec.backends.scalar"
 
 
 def resolve(package: str, qualified: str):
@@ -87,15 +93,54 @@ def test_every_todo_part_mirrors_the_pure_backend_and_explains_itself():
             assert "Example" in (inspect.getdoc(stub) or ""), f"{qualified}: show a tiny worked example"
 
 
-def test_the_glue_is_the_pure_backends():
-    """Everything the learner does not write is the pure backend's code, statement for
-    statement (docstrings aside): the stub cannot drift from the reference."""
+def test_both_backends_are_the_shared_adapter_over_their_own_modules():
+    """The contract's methods are written once, in the shared adapter: the stub's backend
+    and the pure one only name the modules it drives, each its own package's."""
+    roles = {"engine": "engine", "model": "model", "training": "train", "sampling": "sample",
+             "tokenizer": "tokenizer"}
+    for package, backend in ((STUB, StudentBackend), (PURE, PureBackend)):
+        assert issubclass(backend, ScalarBackend), backend
+        own_functions = [n for n, v in vars(backend).items() if inspect.isfunction(v)]
+        assert own_functions == [], f"{backend.__name__} should leave the glue to ScalarBackend"
+        for role, module_name in roles.items():
+            assert getattr(backend, role) is importlib.import_module(f"{package}.{module_name}"), (backend, role)
+
+
+def test_the_training_plumbing_is_the_shared_modules():
+    """The conversions and helpers the training loop and sampling use are the shared
+    module's, in the stub exactly as in the pure backend (not copies)."""
+    uses = {"train": ("to_weights", "to_params", "flatten", "unflatten", "batch_for_step", "cyclic_gc_paused"),
+            "sample": ("cyclic_gc_paused",)}
+    for module_name, names in uses.items():
+        stub, pure = (importlib.import_module(f"{p}.{module_name}") for p in (STUB, PURE))
+        for name in names:
+            assert getattr(stub, name) is getattr(scalar, name) is getattr(pure, name), f"{module_name}.{name}"
+
+
+def test_the_rest_of_the_glue_is_the_pure_backends():
+    """The few helpers the learner's own files hold (not written by the learner) are the
+    pure backend's code, statement for statement (docstrings aside): the stub cannot
+    drift from the reference."""
     todo = {q for parts in TODO_BY_AREA.values() for q in parts}
-    for qualified, function in stub_functions().items():
-        if qualified in todo or qualified == "tokenizer.CharTokenizer.__repr__":
-            continue
-        pure = resolve(PURE, qualified.replace("StudentBackend", "PureBackend"))
+    helpers = {q: f for q, f in stub_functions().items()
+               if q not in todo and q != "tokenizer.CharTokenizer.__repr__"}
+    assert helpers, "the stub's own helpers were not found"
+    for qualified, function in helpers.items():
+        pure = resolve(PURE, qualified)
         assert body_without_docstring(function) == body_without_docstring(pure), qualified
+
+
+def test_the_shared_module_is_not_a_reference_backend_to_the_grader():
+    """A learner's copy imports `microgpt_spec.backends.scalar`: the grader must not count
+    that as delegation. It is neither a reference module nor inside a reference folder,
+    and importing it loads no backend package."""
+    assert not any(SHARED == m or SHARED.startswith(m + ".") for m in REFERENCE_MODULES)
+    folders = tuple(reference_dirs())
+    assert not scalar.__file__.startswith(folders) and not os.path.realpath(scalar.__file__).startswith(folders)
+    probe = (f"import sys, {SHARED}; "
+             "print(*sorted(m for m in sys.modules if m.startswith('microgpt_spec.backends')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.split() == ["microgpt_spec.backends", SHARED], loaded.stdout
 
 
 def body_without_docstring(function) -> list[str]:
