@@ -92,12 +92,12 @@ def find_backend(spec: str) -> LoadedBackend:
 
 
 def no_backend_message() -> str:
-    names = ", ".join(sorted(registered_backends())) or "(none registered)"
+    names = ", ".join(sorted(registered_backends())) or "none registered"
     return (
-        "Choose the implementation to check with --backend, for example:\n"
-        "  pytest conformance --backend=pure                 a registered name: " + names + "\n"
-        "  pytest conformance --backend=path/to/mine.py       a file (defines Backend or backend)\n"
-        "  pytest conformance --backend=my_pkg.impl:Backend   a module and attribute"
+        "Choose the implementation with --backend, one of:\n"
+        f"  --backend=pure                   a registered name ({names})\n"
+        "  --backend=path/to/mine.py        a file defining Backend (or a folder holding one)\n"
+        "  --backend=my_pkg.impl:Backend    a module and attribute"
     )
 
 
@@ -153,10 +153,9 @@ def _import_module(module_name: str, spec: str):
         return importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name and module_name.startswith(error.name):
-            names = ", ".join(sorted(registered_backends())) or "(none)"
             raise BackendLoadError(
-                f"--backend={spec}: no registered backend, module or file of that name.\n"
-                f"Registered backends: {names}.\n\n" + no_backend_message()
+                f"--backend={spec}: no registered backend, module or file of that name.\n\n"
+                + no_backend_message()
             ) from None
         raise BackendLoadError(f"--backend={spec}: importing it raised {_describe(error)}") from error
     except BaseException as error:  # noqa: BLE001
