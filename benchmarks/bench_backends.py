@@ -1,6 +1,6 @@
 """Training speed and memory of backends, measured side by side in one run.
 
-    python benchmarks/bench_backends.py                          # pure and numpy, default config
+    python benchmarks/bench_backends.py                          # pure, numpy and (if installed) torch
     python benchmarks/bench_backends.py --backends numpy --batch 1 8 32 --steps 500
     python benchmarks/bench_backends.py --pure-steps 5           # a quicker pure baseline
 
@@ -20,6 +20,7 @@ threads to help, and the machine is shared).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -150,9 +151,17 @@ def print_table(rows: list[Measurement], data: Path) -> None:
     Console().print(table)
 
 
+def default_backends() -> list[str]:
+    """pure and numpy, and torch when its optional extra is installed."""
+    names = ["pure", "numpy"]
+    if importlib.util.find_spec("torch") is not None:
+        names.append("torch")
+    return names
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", nargs="+", default=["pure", "numpy"], help="registered names or paths")
+    parser.add_argument("--backends", nargs="+", default=default_backends(), help="registered names or paths")
     parser.add_argument("--batch", nargs="+", type=int, default=[1, 32], help="names per step (non-pure backends)")
     parser.add_argument("--pure-batch", nargs="+", type=int, default=[1], help="names per step for pure (slow!)")
     parser.add_argument("--steps", type=int, default=300, help="training steps per run (non-pure backends)")
