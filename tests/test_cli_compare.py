@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from cli_helpers import TINY, cli
+
 import csv
 
 import pytest
 
-from microgpt_spec.cli import main
 from microgpt_spec.commands.compare import largest_loss_difference, table
 from microgpt_spec.registry import BackendLoadError, find_backend
 
-NAMES = (
-    "emma ava mia liam noah zoe ivy max leo eli ada isla ruby finn owen luca nora jude cora ezra".split()
-)
-TINY = ["--n-embd", "4", "--n-head", "2", "--block-size", "6"]
 
 # The pure backend with its losses nudged by 1e-3 from step 3 on: a "different" backend.
 NUDGED_BACKEND = """
@@ -27,19 +24,6 @@ class Backend(PureBackend):
         result.losses = [x + (1e-3 if i >= 2 else 0.0) for i, x in enumerate(result.losses)]
         return result
 """
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture
-def names_file(tmp_path):
-    path = tmp_path / "names.txt"
-    path.write_text("\n".join(NAMES) + "\n")
-    return path
 
 
 def compare(capsys, names_file, tmp_path, *backends, steps=6):

@@ -7,6 +7,8 @@ heads, 6 positions) and a 20-name file: a step takes milliseconds.
 
 from __future__ import annotations
 
+from cli_helpers import NAMES, TINY, cli
+
 import json
 import random
 import textwrap
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 from microgpt_spec import checkpoint, runs
 from microgpt_spec.artifacts import read_metrics_csv
-from microgpt_spec.cli import CommandError, main
+from microgpt_spec.cli import CommandError
 from microgpt_spec.recipe import reference_run
 from microgpt_spec.registry import BackendLoadError, find_backend
 from microgpt_spec.runs import (
@@ -29,24 +31,7 @@ from microgpt_spec.runs import (
 )
 from microgpt_spec.spec.contract import AdamHyper, Config
 
-NAMES = (
-    "emma ava mia liam noah zoe ivy max leo eli ada isla ruby finn owen luca nora jude cora ezra".split()
-)
-TINY = ["--n-embd", "4", "--n-head", "2", "--block-size", "6"]
 TINY_CONFIG = {"n_embd": 4, "n_head": 2, "block_size": 6}
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture
-def names_file(tmp_path):
-    path = tmp_path / "names.txt"
-    path.write_text("\n".join(NAMES) + "\n")
-    return path
 
 
 def train(capsys, names_file, out, *extra):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cli_helpers import NAMES, TINY, cli
+
 import contextlib
 import io
 import json
@@ -11,16 +13,6 @@ import pytest
 from microgpt_spec.cli import main
 from microgpt_spec.registry import BackendLoadError, find_backend
 
-NAMES = (
-    "emma ava mia liam noah zoe ivy max leo eli ada isla ruby finn owen luca nora jude cora ezra".split()
-)
-TINY = ["--n-embd", "4", "--n-head", "2", "--block-size", "6"]
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def has_numpy() -> bool:

@@ -7,6 +7,8 @@ Most tests run the command in this process (`cli.main`) on a tiny model (4 dimen
 
 from __future__ import annotations
 
+from cli_helpers import NAMES, TINY, cli
+
 import io
 import json
 import signal
@@ -20,7 +22,6 @@ from rich.console import Console
 
 from microgpt_spec import checkpoint
 from microgpt_spec.artifacts import read_metrics_csv
-from microgpt_spec.cli import main
 from microgpt_spec.progress import PlainProgress, RichProgress, format_duration, progress_display
 from microgpt_spec.data import (
     REFERENCE_NAMES_SHA256,
@@ -30,10 +31,6 @@ from microgpt_spec.data import (
 )
 from microgpt_spec.registry import BackendLoadError, find_backend
 
-NAMES = (
-    "emma ava mia liam noah zoe ivy max leo eli ada isla ruby finn owen luca nora jude cora ezra".split()
-)
-TINY = ["--n-embd", "4", "--n-head", "2", "--block-size", "6"]
 
 REFERENCE_SAMPLES = (
     "kamon ann karai jaire vialan karia yeran anna areli kaina "
@@ -41,24 +38,11 @@ REFERENCE_SAMPLES = (
 ).split()
 
 
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def numpy_backend_or_skip():
     try:
         return find_backend("numpy")
     except BackendLoadError as error:
         pytest.skip(f"the numpy backend does not load: {error}")
-
-
-@pytest.fixture
-def names_file(tmp_path):
-    path = tmp_path / "names.txt"
-    path.write_text("\n".join(NAMES) + "\n")
-    return path
 
 
 def train(capsys, names_file, out, *extra):
