@@ -113,17 +113,23 @@ def _backend_file(path: Path) -> Path:
         if path.suffix != ".py":
             raise BackendLoadError(f"--backend={path}: a backend file must be a .py file")
         return path
-    for name in PREFERRED_FILES:
-        if (path / name).is_file():
-            return path / name
-    candidates = sorted(p for p in path.glob("*.py") if not p.name.startswith(("test_", "conftest")))
+    return entry_file(path, f"--backend={path}")
+
+
+def entry_file(folder: Path, label: str, preferred: tuple[str, ...] = PREFERRED_FILES) -> Path:
+    """The .py file of `folder` that holds the backend: the first of `preferred` there, else
+    the only .py file (tests and conftest files aside). `label` starts the error messages."""
+    for name in preferred:
+        if (folder / name).is_file():
+            return folder / name
+    candidates = sorted(p for p in folder.glob("*.py") if not p.name.startswith(("test_", "conftest")))
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise BackendLoadError(f"--backend={path}: the folder holds no .py file")
+        raise BackendLoadError(f"{label}: the folder holds no .py file")
     listed = ", ".join(p.name for p in candidates)
     raise BackendLoadError(
-        f"--backend={path}: the folder holds several .py files ({listed}); "
+        f"{label}: the folder holds several .py files ({listed}); "
         f"name one of them, or call it backend.py"
     )
 

@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from microgpt_spec.grading import protocol, sandbox
+from microgpt_spec.registry import CANDIDATE_ATTRIBUTES, BackendLoadError, entry_file
 from microgpt_spec.spec.contract import Backend as ContractBackend
 
 REFERENCE_MODULES = ("microgpt_spec.backends.pure", "microgpt_spec.backends.numpy")
 CONTRACT_METHODS = tuple(sorted(n for n in vars(ContractBackend) if not n.startswith("_")))
-CANDIDATE_ATTRIBUTES = ("backend", "Backend", "make_backend")
-PREFERRED_FILES = ("backend.py", "microgpt.py", "submission.py")
 EXIT_MEMORY = 86  # the status a worker ends with when it cannot even report a MemoryError
 PREFETCH_WINDOW = 512
 MESSAGE_LIMIT = 2000
@@ -74,15 +73,11 @@ def load_submission(path: Path) -> Any:
 def _entry_file(path: Path) -> Path:
     if path.is_file():
         return path
-    for name in PREFERRED_FILES:
-        if (path / name).is_file():
-            return path / name
-    candidates = sorted(p for p in path.glob("*.py") if not p.name.startswith(("test_", "conftest")))
-    if len(candidates) == 1:
-        return candidates[0]
-    listed = ", ".join(p.name for p in candidates) or "none"
-    raise ImportError(f"cannot tell which .py file is the submission (found: {listed}); "
-                      "call it backend.py")
+    try:
+        # The registry's rule, so grading picks the file `--backend=FOLDER` would pick.
+        return entry_file(path, f"submission {path.name}")
+    except BackendLoadError as error:
+        raise ImportError(str(error)) from None
 
 
 def _module_name(stem: str) -> str:
