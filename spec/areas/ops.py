@@ -319,30 +319,31 @@ def test_result_is_a_node_that_supports_further_ops(backend, case, data):
                  repro=f"{leaf_lines(case, env)}\nc = {code}\nprint(float((c * 2 + 1).data))")
 
 
+def _expect_relu_is_flat_at(backend, a, headline: str, rule: str) -> None:
+    """relu(a) == 0 and d/da relu(a) == 0, checked through one backward()."""
+    __tracebackhide__ = True
+    leaf = backend.value(a)
+    out = leaf.relu()
+    out.backward()
+    got = {"relu(a)": float(out.data), "a.grad": float(leaf.grad)}
+    expect(got == {"relu(a)": 0.0, "a.grad": 0.0}, headline,
+           call=f"a = backend.value({a!r}); c = a.relu(); c.backward()", got=got,
+           expected={"relu(a)": 0.0, "a.grad": 0.0}, rule=rule,
+           repro=f"a = backend.value({a!r})\nc = a.relu()\nc.backward()\nprint(float(c.data), float(a.grad))")
+
+
 @pytest.mark.parametrize("zero", [0.0, -0.0, 0], ids=["0.0", "-0.0", "int 0"])
 def test_relu_at_zero_is_zero_with_zero_derivative(backend, zero):
-    a = backend.value(zero)
-    out = a.relu()
-    out.backward()
-    got = {"relu(a)": float(out.data), "a.grad": float(a.grad)}
-    expect(got == {"relu(a)": 0.0, "a.grad": 0.0}, "ops: relu at exactly 0 must give 0, with derivative 0.",
-           call=f"a = backend.value({zero!r}); c = a.relu(); c.backward()", got=got,
-           expected={"relu(a)": 0.0, "a.grad": 0.0},
-           rule="relu(a) = max(0, a) and d/da relu(a) = 1 if a > 0 else 0: at a = 0 the "
-                "condition a > 0 is false, so the derivative is 0 (the reference's choice)",
-           repro=f"a = backend.value({zero!r})\nc = a.relu()\nc.backward()\nprint(float(c.data), float(a.grad))")
+    _expect_relu_is_flat_at(
+        backend, zero, "ops: relu at exactly 0 must give 0, with derivative 0.",
+        rule="relu(a) = max(0, a) and d/da relu(a) = 1 if a > 0 else 0: at a = 0 the "
+             "condition a > 0 is false, so the derivative is 0 (the reference's choice)")
 
 
 @given(a=exact_floats(-10.0, -1e-30))
 @settings(max_examples=examples(10))
 def test_relu_of_a_negative_number_is_zero_with_zero_derivative(backend, a):
-    leaf = backend.value(a)
-    out = leaf.relu()
-    out.backward()
-    got = {"relu(a)": float(out.data), "a.grad": float(leaf.grad)}
-    expect(got == {"relu(a)": 0.0, "a.grad": 0.0}, "ops: relu of a negative number must be 0, with derivative 0.",
-           call=f"a = backend.value({a!r}); c = a.relu(); c.backward()", got=got,
-           expected={"relu(a)": 0.0, "a.grad": 0.0},
-           rule="relu(a) = max(0, a): for a < 0 the value is 0 and does not change when a moves "
-                "a little, so d/da relu(a) = 0",
-           repro=f"a = backend.value({a!r})\nc = a.relu()\nc.backward()\nprint(float(c.data), float(a.grad))")
+    _expect_relu_is_flat_at(
+        backend, a, "ops: relu of a negative number must be 0, with derivative 0.",
+        rule="relu(a) = max(0, a): for a < 0 the value is 0 and does not change when a moves "
+             "a little, so d/da relu(a) = 0")
