@@ -186,22 +186,19 @@ def test_configuration_shipped_beside_the_submission_is_ignored(run):
     assert full(report, "adam")  # not only --area=adam either
 
 
-def test_monkeypatching_the_spec_from_the_submission_changes_nothing(run):
+def test_the_spec_cannot_even_be_imported_to_monkeypatch_it(run):
     report = report_of(run, "monkeypatches")
-    assert report["problems"] == []  # it imported the oracle, numpy and pytest in its own process
-    tests = named_tests(report)
-    assert tests["test_bos_follows_the_characters"]["status"] == "failed"
-    assert area(report, "tokenizer")["failed"] == area(report_of(run, "shipped_config"), "tokenizer")["failed"]
-    assert full(report, "adam")
+    assert len(report["problems"]) == 1
+    assert "refused by the grader's sandbox: import microgpt_spec.spec.assertions" in report["problems"][0]
+    assert report["score"] == 0  # its wrong tokenizer never got a chance to fool anything
+    assert "import microgpt_spec.spec.assertions" in report["delegation"]["events"]
 
 
-def test_delegating_to_the_reference_backend_is_flagged_and_gets_no_credit(run):
+def test_the_reference_backend_cannot_be_imported_to_delegate_to_it(run):
     report = report_of(run, "delegates")
     assert "import microgpt_spec.backends.pure" in report["delegation"]["events"]
-    assert report["delegation"]["areas"] == ["tokenizer"]
-    assert area(report, "tokenizer")["passed"] == TOKENIZER_TESTS  # it works ...
-    assert area(report, "tokenizer")["score"] == 0 and area(report, "tokenizer")["verdict"] == "delegated: no credit"
-    assert full(report, "adam")  # ... and its own Adam counts
+    assert "refused by the grader's sandbox: import microgpt_spec.backends.pure" in report["problems"][0]
+    assert report["score"] == 0 and area(report, "tokenizer")["passed"] == 0
     results = json.loads((run.out / "delegates" / "results.json").read_text())
     assert "reference backends" in results["output"]
 
@@ -223,7 +220,7 @@ def test_the_gradebook_lists_every_submission(run):
     assert {r["max_score"] for r in rows} == {"100.0"}
     good = next(r for r in rows if r["submission"] == "good")
     assert float(good["score"]) == 20 and float(good["tokenizer"]) == 10
-    assert next(r for r in rows if r["submission"] == "delegates")["delegated_areas"] == "tokenizer"
+    assert "refused by the grader's sandbox" in next(r for r in rows if r["submission"] == "delegates")["problems"]
 
 
 def test_the_same_submission_graded_twice_gets_the_same_reports(run, tmp_path):

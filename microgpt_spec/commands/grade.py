@@ -24,10 +24,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from microgpt_spec.cli import CommandError
-from microgpt_spec.grading import RunOptions, SubmissionError, grade
+from microgpt_spec.grading import RunOptions, SandboxUnavailable, SubmissionError, grade, prepare_sandbox
 from microgpt_spec.grading.reports import (area_table, gradescope_results, problems_text, render_text,
                                            summary_table)
 from microgpt_spec.grading.rubric import RubricError, load_rubric
+from microgpt_spec.grading.sandbox import describe as describe_walls
 from microgpt_spec.spec.contract import AREAS
 from microgpt_spec.spec.profiles import PROFILE_NAMES
 
@@ -59,7 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradescope-results", type=Path, default=None, metavar="PATH",
                         help="also write the (single) submission's results.json here (for Gradescope)")
     parser.add_argument("--keep-privileges", action="store_true",
-                        help="when run as root, do not run submissions as the user nobody")
+                        help="when run as root, do not give each worker a uid of its own (the kernel's "
+                             "walls still apply)")
+    parser.add_argument("--accept-weaker-sandbox", action="store_true",
+                        help="grade even where none of the kernel's walls (Landlock, seccomp, namespaces) "
+                             "can be raised: only inside a throw-away container")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
 
 
@@ -73,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(render_text(area_table(report)) + problems_text(report))
             sys.stdout.flush()
 
+    try:
+        options, walls = prepare_sandbox(options)
+    except SandboxUnavailable as error:
+        raise CommandError(f"grading refused: {error}") from None
+    if not args.quiet:
+        sys.stdout.write("sandbox of every submission:\n" + describe_walls(walls) + "\n")
     try:
         reports = grade(args.submissions, args.out, rubric, options, jobs=args.jobs, on_done=show)
     except SubmissionError as error:
@@ -110,8 +121,8 @@ def _settings(args: argparse.Namespace):
         raise CommandError(f"--profile: unknown profile {args.profile!r}; the profiles are {', '.join(PROFILES)}")
     if args.jobs is not None and args.jobs < 1:
         raise CommandError("--jobs must be at least 1")
-    options = RunOptions(limits=limits, areas=areas, profile=args.profile,
-                         drop_privileges=not args.keep_privileges)
+    options = RunOptions(limits=limits, areas=areas, profile=args.profile, separate_uid=not args.keep_privileges,
+                         accept_weaker_sandbox=args.accept_weaker_sandbox)
     return rubric, options
 
 

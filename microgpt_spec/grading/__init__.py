@@ -9,7 +9,8 @@ How it fits together (one submission):
       pytest_plugin.py   in that pytest: test boundaries, the results file
       remote.py          the backend the spec sees: every call forwarded to ...
         worker.py        ... a separate process that imported the submission,
-        sandbox.py       confined by OS limits, an unprivileged user and an audit hook
+        sandbox.py       confined by the kernel's walls (kernel.py: Landlock, seccomp,
+                         namespaces, capabilities), limits, and an audit hook that explains
         protocol.py      (the wire between them: length-prefixed JSON, never pickle)
     rubric.py        points per area, policies, default limits
     reports.py       scores, report.json, Gradescope's results.json, the table, the gradebook
@@ -23,15 +24,40 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from microgpt_spec.grading.reports import SubmissionReport, score_run, write_gradebook, write_reports
+from microgpt_spec.grading.remote import probe_walls
 from microgpt_spec.grading.rubric import Rubric
+from microgpt_spec.grading.sandbox import KERNEL_WALLS
+from microgpt_spec.grading.sandbox import describe as describe_walls
 from microgpt_spec.grading.runner import (RunOptions, SubmissionError, expand_submissions, output_names,
                                           run_submission)
 
-__all__ = ["RunOptions", "Rubric", "SubmissionError", "SubmissionReport", "grade", "grade_one"]
+__all__ = ["RunOptions", "Rubric", "SandboxUnavailable", "SubmissionError", "SubmissionReport", "grade",
+           "grade_one", "prepare_sandbox"]
+
+
+class SandboxUnavailable(Exception):
+    """None of the kernel's walls can be raised here, and the weaker sandbox was not accepted."""
+
+
+def prepare_sandbox(options: RunOptions) -> tuple[RunOptions, list[dict]]:
+    """Probe the walls this machine offers; every worker will be required to raise them.
+    Refuses (SandboxUnavailable) when no kernel wall comes up, unless the grader accepted
+    the weaker sandbox."""
+    walls = probe_walls(options.separate_uid)
+    kernel_walls = tuple(w["name"] for w in walls if w["active"] and w["name"] in KERNEL_WALLS)
+    if not kernel_walls and not options.accept_weaker_sandbox:
+        raise SandboxUnavailable(
+            "none of the kernel's walls (Landlock, seccomp, namespaces, dropped capabilities) can be "
+            "raised on this machine, so a submission could reach the grader, the reference backends and "
+            "other submissions:\n" + describe_walls(walls) + "\nUse Linux 5.13 or newer with Landlock "
+            "enabled and the libseccomp2 package, or grade inside a throw-away container and pass "
+            "--accept-weaker-sandbox. See docs/grading.md.")
+    return replace(options, required_walls=kernel_walls), walls
 
 
 def grade_one(submission: Path, name: str, out: Path, rubric: Rubric, options: RunOptions) -> SubmissionReport:
@@ -51,9 +77,12 @@ def grade(
     on_done: Callable[[SubmissionReport], None] | None = None,
 ) -> list[SubmissionReport]:
     """Grade every submission named by `paths` (files, folders, folders of submissions),
-    `jobs` at a time (default: one per core). Returns the reports in submission order."""
+    `jobs` at a time (default: one per core). Returns the reports in submission order.
+    Without `options.required_walls` set (see `prepare_sandbox`), probes the sandbox first."""
     rubric = rubric or Rubric()
     options = options or RunOptions(limits=rubric.limits)
+    if options.required_walls is None:
+        options, _ = prepare_sandbox(options)
     submissions, had_folder = expand_submissions(paths)
     names = output_names(submissions)
     out.mkdir(parents=True, exist_ok=True)

@@ -108,11 +108,11 @@ class GradeRecorder:
                 self.tests[nodeid]["delegated"] = record.delegated
                 self.tests[nodeid]["kind"] = self.tests[nodeid]["kind"] or record.failure
         document = {
-            "backend": {k: link.info.get(k) for k in ("name", "version", "precision")},
+            "backend": link.backend_identity(),
             "import_failure": link.import_failure.msg if link.import_failure else None,
             "reference_events": link.reference_events,
             "refused": link.refused,
-            "unprivileged": bool(link.info.get("unprivileged")),
+            "walls": link.walls(),
             "restarts": link.restarts,
             "collection_errors": self.collection_errors,
             "exitstatus": int(exitstatus),

@@ -29,6 +29,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -87,6 +88,12 @@ class SubmissionNotRun(SubmissionFailure):
     kind = "not run"
 
 
+class SandboxFailed(SubmissionFailure):
+    """The grader could not raise a wall it requires: not the submission's fault."""
+
+    kind = "sandbox"
+
+
 # --------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class Limits:
@@ -104,13 +111,16 @@ class LinkConfig:
     workdir: str  # the worker's own folder: its cwd, the only place it may write
     output_path: str  # the submission's stdout/stderr
     results_path: str  # where the grading plugin writes the per-test results
+    submission_root: str = ""  # the folder holding the copy: the worker may read it, nothing beside
     limits: Limits = field(default_factory=Limits)
-    drop_privileges: bool = True
+    separate_uid: bool = True  # as root, run each worker under a uid of its own where possible
+    required_walls: tuple[str, ...] = ()  # the walls the grader's probe raised: every worker must
 
     @classmethod
     def from_file(cls, path: str) -> "LinkConfig":
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         data["limits"] = Limits(**data.get("limits", {}))
+        data["required_walls"] = tuple(data.get("required_walls", ()))
         return cls(**data)
 
 
@@ -126,16 +136,18 @@ class TestRecord:
 class WorkerProcess:
     """One worker: the process and the two pipe ends the grader holds."""
 
-    def __init__(self, config: LinkConfig) -> None:
+    def __init__(self, config: LinkConfig, probe: bool = False) -> None:
         to_worker_r, self.to_worker = os.pipe()
         self.from_worker, from_worker_w = os.pipe()
         os.set_blocking(self.to_worker, False)
         limits = config.limits
         worker_config = {
             "rfd": to_worker_r, "wfd": from_worker_w, "submission": config.submission,
+            "submission_root": config.submission_root or os.path.dirname(config.submission),
             "workdir": config.workdir, "memory_mb": limits.memory_mb,
             "cpu_seconds": int(limits.submission_seconds) + 1, "output_bytes": limits.output_bytes,
-            "drop_privileges": config.drop_privileges, "parent": os.getpid(),
+            "separate_uid": config.separate_uid, "required": list(config.required_walls),
+            "parent": os.getpid(), "probe": probe,
         }
         with open(config.output_path, "ab") as output:
             self.process = subprocess.Popen(
@@ -414,6 +426,20 @@ class Link:
         self.rngs = RngMirror()
         self.worker = WorkerProcess(self.config)
         self.reader = protocol.Reader(self.worker.from_worker)
+        self.confined_walls = self.first_message("confined")
+        message = self.first_message("ready")
+        self.note_events(message)
+        if "import_failed" in message:
+            self.drop_worker()
+            self.import_failure = SubmissionImportFailed(import_message(message["import_failed"]))
+            raise self.import_failure
+        if "ready" not in message:
+            raise self.crash(SubmissionCrashed("the worker did not start properly"))
+        self.info = checked_info(message["ready"])
+
+    def first_message(self, expected: str) -> Any:
+        """The worker's start-up messages: first the walls it raised (sent before it read a
+        line of the submission, so the submission cannot have touched them), then "ready"."""
         try:
             message = self.receive(self.limits.test_seconds, during="import")
         except SubmissionImportFailed as failure:
@@ -422,14 +448,23 @@ class Link:
         except SubmissionFailure as failure:
             self.import_failure = SubmissionImportFailed(f"import failed: {failure.msg}")
             raise self.import_failure from None
-        self.note_events(message)
-        if "import_failed" in message:
+        if "sandbox_failed" in message:
             self.drop_worker()
-            self.import_failure = SubmissionImportFailed(import_message(message["import_failed"]))
+            self.import_failure = SandboxFailed(
+                f"not graded: the grader's sandbox could not be raised ({str(message['sandbox_failed'])[:500]}); "
+                "this is a problem of the grading machine, not of the submission")
             raise self.import_failure
-        if "ready" not in message:
-            raise self.crash(SubmissionCrashed("the worker did not start properly"))
-        self.info = message["ready"]
+        if expected == "confined":
+            if "confined" not in message:
+                raise self.crash(SubmissionCrashed("the worker did not start properly"))
+            return checked_walls(message["confined"])
+        return message
+
+    def walls(self) -> list[dict]:
+        return list(getattr(self, "confined_walls", ()) or ())
+
+    def backend_identity(self) -> dict:
+        return {k: self.info.get(k) for k in ("name", "version", "precision")}
 
     def drop_worker(self) -> None:
         if self.worker is not None:
@@ -680,12 +715,8 @@ class Link:
     def note_events(self, message: dict) -> None:
         if message.get("ref") and self.area:
             self.test.delegated = True
-        for event in message.get("refev", ()) or ():
-            if event not in self.reference_events:
-                self.reference_events.append(str(event)[:300])
-        for event in message.get("refused", ()) or ():
-            if event not in self.refused:
-                self.refused.append(str(event)[:300])
+        remember(self.reference_events, message.get("refev"), 5)
+        remember(self.refused, message.get("refused"), 20)
 
     def answer_callback(self, message: dict) -> None:
         function = self.codec.callbacks.get(message.get("cb"))
@@ -840,6 +871,40 @@ def update_in_place(original: Any, changed: Any) -> None:
                 original[key] = item
 
 
+def remember(notes: list[str], events: Any, most: int) -> None:
+    """Add the worker's new notes, as short strings, keeping at most `most`."""
+    for event in events if isinstance(events, list) else ():
+        text = short_text(event, "?", 300)
+        if len(notes) < most and text not in notes:
+            notes.append(text)
+
+
+def short_text(value: Any, default: str, limit: int = 100) -> str:
+    """A name the worker sent, as the reports may show it: a string, not too long."""
+    if not isinstance(value, str) or not value:
+        return default
+    return value[:limit] + ("..." if len(value) > limit else "")
+
+
+def checked_info(ready: Any) -> dict:
+    """What the worker says about the backend, taken only as far as it is well formed."""
+    if not isinstance(ready, dict):
+        ready = {}
+    methods = ready.get("methods") if isinstance(ready.get("methods"), list) else []
+    precision = ready.get("precision")
+    return {"name": short_text(ready.get("name"), "submission"),
+            "version": short_text(ready.get("version"), "unknown"),
+            "precision": precision if precision in ("float32", "float64") else "float64",
+            "methods": [m for m in methods if isinstance(m, str) and m in CONTRACT_METHODS]}
+
+
+def checked_walls(walls: Any) -> list[dict]:
+    if not isinstance(walls, list):
+        return []
+    return [{"name": short_text(w.get("name"), "?", 40), "active": w.get("active") is True,
+             "detail": short_text(w.get("detail"), "", 300)} for w in walls[:12] if isinstance(w, dict)]
+
+
 def describe(request: list) -> str:
     kind = request[0]
     if kind in ("call",):
@@ -874,6 +939,30 @@ def import_message(error: dict) -> str:
     if error.get("trace"):
         text += "\n" + error["trace"]
     return text
+
+
+# --------------------------------------------------------------------------- the probe
+def probe_walls(separate_uid: bool = True, seconds: float = 30.0) -> list[dict]:
+    """Raise the sandbox once, in a throw-away worker with nothing to import: the walls
+    this machine offers. Every worker of the grade must then raise the same walls."""
+    with tempfile.TemporaryDirectory(prefix="microgpt-probe-") as folder:
+        work = Path(folder)
+        for name in ("sandbox", "code"):
+            (work / name).mkdir()
+        config = LinkConfig(submission=str(work / "code" / "none.py"), display="probe",
+                            workdir=str(work / "sandbox"), output_path=str(work / "output.txt"),
+                            results_path="", submission_root=str(work / "code"), separate_uid=separate_uid)
+        worker = WorkerProcess(config, probe=True)
+        try:
+            message = protocol.Reader(worker.from_worker).message(time.monotonic() + seconds)
+        except (protocol.ProtocolError, protocol.PeerGone, protocol.WaitTimedOut) as error:
+            output = (work / "output.txt").read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise RuntimeError(f"the sandbox probe failed ({type(error).__name__}): {output}") from None
+        finally:
+            worker.ending()
+    if "sandbox_failed" in message:
+        raise RuntimeError(f"the sandbox probe failed: {message['sandbox_failed']}")
+    return checked_walls(message.get("confined"))
 
 
 # --------------------------------------------------------------------------- the entry point

@@ -69,7 +69,7 @@ class SubmissionReport:
     reference_events: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     restarts: int = 0
-    unprivileged: bool = False
+    walls: list[dict] = field(default_factory=list)
     profile: str = "grade"
     timings: dict = field(default_factory=dict)
     log: str = ""
@@ -97,7 +97,7 @@ def score_run(name: str, path: str, run: RawRun, rubric: Rubric, options: RunOpt
         problems=[normalize(p) for p in problems_of(run)],
         reference_events=list(run.session.get("reference_events", ())),
         refused=[normalize(r) for r in run.session.get("refused", ())],
-        restarts=int(run.session.get("restarts", 0)), unprivileged=bool(run.session.get("unprivileged")),
+        restarts=int(run.session.get("restarts", 0)), walls=list(run.session.get("walls") or ()),
         profile=options.profile,
         timings={"wall_seconds": round(run.wall_seconds, 2),
                  "tests": {nodeid: record.get("seconds", 0.0) for nodeid, record in sorted(run.tests.items())}},
@@ -154,7 +154,7 @@ def report_json(report: SubmissionReport) -> dict:
         "problems": report.problems,
         "delegation": {"policy": report.rubric.delegation, "events": report.reference_events,
                        "areas": report.delegated_areas},
-        "sandbox": {"refused": report.refused, "unprivileged_user": report.unprivileged},
+        "sandbox": {"walls": report.walls, "refused": report.refused},
         "worker_restarts": report.restarts,
         "hypothesis_profile": report.profile,
         "rubric": rubric_summary(report.rubric),

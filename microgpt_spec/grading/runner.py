@@ -46,7 +46,10 @@ class RunOptions:
     limits: Limits = Limits()
     areas: tuple[str, ...] = ()
     profile: str = "grade"
-    drop_privileges: bool = True
+    separate_uid: bool = True  # as root: each worker under a uid of its own, where Python allows
+    #: The walls every worker must raise (set from the probe by `prepare_sandbox`; None: probe first).
+    required_walls: tuple[str, ...] | None = None
+    accept_weaker_sandbox: bool = False  # grade even where no kernel wall can be raised
 
 
 @dataclass
@@ -124,8 +127,8 @@ def run_submission(submission: Path, options: RunOptions) -> RawRun:
         config = {
             "submission": str(code), "display": submission.name, "workdir": str(paths["sandbox"]),
             "output_path": str(paths["output"]), "results_path": str(paths["results"]),
-            "limits": limits_as_dict(options.limits),
-            "drop_privileges": options.drop_privileges,
+            "submission_root": str(work / "code"), "limits": limits_as_dict(options.limits),
+            "separate_uid": options.separate_uid, "required_walls": list(options.required_walls or ()),
         }
         paths["config"].write_text(json.dumps(config), encoding="utf-8")
         run = _run_pytest(paths, options)

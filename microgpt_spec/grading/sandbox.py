@@ -1,41 +1,125 @@
 """What confines a submission inside its worker process.
 
-The layers, from the strongest:
+The worker raises these walls on itself, in this order, before it reads a line of the
+submission; each is reported as a `Wall` (active or not, and what it covers or why not):
 
-1. *A separate process.* The spec, the oracle, pytest and the grade run in the grader's
-   process; the submission's code only ever runs in the worker. Whatever it patches, it
-   patches its own copies.
-2. *Operating-system limits* (`apply_limits`): address space (memory), CPU seconds, the
-   size of any file it writes (which also caps a flood of printing), no core dumps.
-3. *An unprivileged user.* Started as root (as on Gradescope), the worker drops to `nobody`
-   before it imports the submission, and cannot then create processes at all.
-4. *An audit hook* (`AuditPolicy`), installed before the submission is imported; Python
-   offers no way to remove one. It refuses writes outside the worker's own folder, new
-   processes, network connections, foreign-function calls (ctypes), changes to the limits
-   and to the profiler; and it notices imports of the project's reference backends.
+1. *limits*: memory (address space), CPU seconds, the size of any file it writes (which
+   also caps a flood of printing), no core dumps;
+2. *user*: started as root with Python readable by other users, a uid of its own (one per
+   worker, so workers cannot touch each other), owner of its folders only;
+3. *namespaces*: its own user, PID, network, IPC and UTS namespaces; the worker forks and
+   the submission runs as PID 1 of the new PID namespace, so nothing outlives it, and it
+   has no network at all;
+4. *capabilities*: none left, and none can come back (no_new_privs, locked securebits):
+   this is what holds when the worker stays uid 0;
+5. *landlock*: reads only Python, its packages (never this project's own source: not the
+   reference backends, not the oracle, not the spec) and the submission's copy; writes
+   only its own folder; no TCP/UDP; no signals beyond itself;
+6. *seccomp*: no processes, programs, sockets, ptrace, pidfd, mknod, links, mounts,
+   namespaces, raised limits or signals to others.
 
-Layer 4 is a policy, not a wall: CPython's audit hooks are documented as a monitoring aid,
-not a security boundary. Layers 1-3 are what hold when it is bypassed; graders who expect
-determined attacks should also run the whole grade in a throw-away container.
+Walls 3-6 are the kernel's and need no root. The grader probes them once before grading
+(`probe`) and requires every worker to raise the walls the probe raised.
+
+Last, an audit hook (`AuditPolicy`) explains a refusal in plain words before the kernel
+refuses it ("a submission may write only inside its own working folder"), and records
+the attempt for the report. It is not a wall: code that gets around it meets the kernel.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import resource
 import signal
 import stat
 import sys
+import sysconfig
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-NOBODY_UID = NOBODY_GID = 65534
+from microgpt_spec.grading import kernel
+
+KERNEL_WALLS = ("namespaces", "capabilities", "landlock", "seccomp")
+#: Where the shared libraries that Python's extension modules load live.
+SYSTEM_LIBRARIES = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
+READABLE_DEVICES = ("/dev/urandom", "/dev/random", "/dev/zero")
+WRITABLE_DEVICES = ("/dev/null",)
+#: The packages of this project whose folders the worker may never read.
+PROJECT_PACKAGES = ("microgpt_spec", "microgpt_spec.spec", "microgpt_spec.backends",
+                    "microgpt_spec.conformance", "microgpt_spec.data")
+SEPARATE_UID_BASE = 1_000_000  # + the worker's pid: distinct for every worker alive at once
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
-# --------------------------------------------------------------------------- OS limits
-def apply_limits(memory_mb: int, cpu_seconds: int, file_bytes: int) -> None:
-    """Limits the kernel enforces on this process (inherited by nothing: it cannot fork)."""
+@dataclass(frozen=True)
+class Wall:
+    """One layer of the sandbox, as the reports show it."""
+
+    name: str
+    active: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the worker confines itself to."""
+
+    workdir: str  # its own folder: the one place it may write
+    code: str  # the submission's copy: read only
+    memory_mb: int
+    cpu_seconds: int
+    output_bytes: int
+    grader_pid: int
+    pipe_fds: tuple[int, int]
+    separate_uid: bool = True
+    required: tuple[str, ...] = ()  # walls that must come up, or the worker refuses to run
+
+
+class SandboxFailure(Exception):
+    """A wall the grader requires could not be raised: the submission must not run."""
+
+
+# --------------------------------------------------------------------------- the whole sequence
+def confine(plan: Plan) -> list[Wall]:
+    """Raise every wall this machine offers, in order; fail if a required one is missing."""
+    kernel.load_libraries()
+    walls = [apply_limits(plan.memory_mb, plan.cpu_seconds, plan.output_bytes)]
+    walls.append(_attempt("user", lambda: switch_user(plan)))
+    walls.append(_attempt("namespaces", lambda: enter_namespaces(plan)))
+    die_with_parent(plan.grader_pid, in_new_pid_namespace=walls[-1].active)
+    walls.append(_attempt("capabilities", kernel.drop_capabilities))
+    walls.append(_attempt("landlock", lambda: kernel.restrict_files_and_network(
+        *readable_paths(plan.code), write=[plan.workdir],
+        devices=[d for d in WRITABLE_DEVICES if os.path.exists(d)])))
+    walls.append(_attempt("seccomp", kernel.install_syscall_filter))
+    missing = [w for w in walls if w.name in plan.required and not w.active]
+    if missing:
+        raise SandboxFailure("; ".join(f"{w.name}: {w.detail}" for w in missing))
+    return walls
+
+
+def _attempt(name: str, raise_wall: Callable[[], str]) -> Wall:
+    try:
+        return Wall(name, True, raise_wall())
+    except kernel.WallUnavailable as why:
+        return Wall(name, False, str(why))
+    except OSError as error:
+        return Wall(name, False, f"failed: {error}")
+
+
+def describe(walls: list[dict]) -> str:
+    """One line per wall, for the terminal and the logs."""
+    return "\n".join(f"  {'+' if w.get('active') else '-'} {w.get('name')}: {w.get('detail')}" for w in walls)
+
+
+# --------------------------------------------------------------------------- limits
+def apply_limits(memory_mb: int, cpu_seconds: int, file_bytes: int) -> Wall:
+    """Limits the kernel enforces on this process and anything it could start."""
     memory = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
@@ -43,18 +127,52 @@ def apply_limits(memory_mb: int, cpu_seconds: int, file_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Past the file size limit a write fails with an OSError instead of killing the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    return Wall("limits", True, f"memory {memory_mb} MB, CPU {cpu_seconds} s, files {file_bytes} bytes, no core dumps")
+
+
+# --------------------------------------------------------------------------- a uid of its own
+def switch_user(plan: Plan) -> str:
+    """As root: become a uid no one else uses, owner of its own folder and copy only."""
+    if os.geteuid() != 0:
+        raise kernel.WallUnavailable(f"not root: runs as the grader's own user (uid {os.geteuid()})")
+    if not plan.separate_uid:
+        raise kernel.WallUnavailable("stays uid 0: the grader was asked to keep its user (--keep-privileges)")
+    unreadable = [p for p in python_roots() if not readable_by_others(p)]
+    if unreadable:
+        raise kernel.WallUnavailable(f"stays uid 0: other users cannot read {unreadable[0]} (Python "
+                                     "installed in a private folder); the kernel walls confine it")
+    uid = SEPARATE_UID_BASE + os.getpid()
+    _give_to(uid, plan.workdir, plan.code)
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    return f"uid {uid}, its folder 0700"
+
+
+def _give_to(uid: int, workdir: str, code: str) -> None:
+    os.chown(workdir, uid, uid)
+    os.chmod(workdir, 0o700)
+    for folder, _, files in os.walk(code):
+        os.chown(folder, uid, uid)
+        os.chmod(folder, 0o500)
+        for name in files:
+            os.chown(os.path.join(folder, name), uid, uid)
+            os.chmod(os.path.join(folder, name), 0o400)
 
 
 def readable_by_others(path: str) -> bool:
-    """Whether a user who is neither the owner nor in the group can read `path` (every
-    folder on the way must let others through)."""
-    current = os.path.abspath(path)
+    """Whether a user who is neither owner nor in the group can reach and read `path`: every
+    folder on the way must let others through, the path itself let them read (and list)."""
+    target = os.path.abspath(path)
+    current = target
     while True:
         try:
             mode = os.stat(current).st_mode
         except OSError:
             return False
-        needed = stat.S_IXOTH | (stat.S_IROTH if current == os.path.abspath(path) else 0)
+        needed = stat.S_IXOTH if stat.S_ISDIR(mode) else 0
+        if current == target:
+            needed |= stat.S_IROTH
         if mode & needed != needed:
             return False
         parent = os.path.dirname(current)
@@ -63,44 +181,77 @@ def readable_by_others(path: str) -> bool:
         current = parent
 
 
-def drop_privileges(writable: Path, must_read: list[str]) -> bool:
-    """As root: become `nobody`, owner of its own folder only, unable to fork. Not when
-    not root, nor when `nobody` could not read Python itself or the submission (a Python
-    installed under /root, say): then the other layers confine the worker alone."""
-    if os.geteuid() != 0 or not all(readable_by_others(p) for p in must_read):
-        return False
-    os.chown(writable, NOBODY_UID, NOBODY_GID)
-    os.setgroups([])
-    os.setgid(NOBODY_GID)
-    os.setuid(NOBODY_UID)
-    # Processes *and threads* of `nobody`: none more. (Numerical libraries are told to use
-    # one thread by the environment the grader gives the worker.)
-    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    return True
+# --------------------------------------------------------------------------- namespaces
+def enter_namespaces(plan: Plan) -> str:
+    detail = kernel.unshare_namespaces()
+    kernel.fork_into_pid_namespace(close_in_parent=plan.pipe_fds)
+    return detail
 
 
-def die_with_parent(parent: int) -> None:
-    """Ask the kernel to kill this process when the grader's process ends (Linux), so that
-    a worker stuck in a loop never outlives its grader. Called after dropping privileges
-    (a change of user clears the setting) and before the audit hook (it uses ctypes)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the grader ended before the request took effect
+def die_with_parent(grader_pid: int, in_new_pid_namespace: bool) -> None:
+    """SIGKILL when the parent ends, so a worker stuck in a loop never outlives its grader.
+    (In a new PID namespace the parent is the waiting half of the fork, outside it.)"""
+    kernel.set_parent_death_signal()
+    expected_parent = 0 if in_new_pid_namespace else grader_pid
+    if os.getppid() != expected_parent:  # the parent ended before the request took effect
         os._exit(1)
+
+
+# --------------------------------------------------------------------------- what it may read
+def python_roots() -> list[str]:
+    """Python itself: the standard library and every folder on the import path."""
+    paths = sysconfig.get_paths()
+    found = {paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]}
+    found.update(p for p in sys.path if p and os.path.isabs(p))
+    return sorted(p for p in found if os.path.exists(p))
+
+
+def project_folders() -> list[str]:
+    """The folders of this project's own packages (found without importing them)."""
+    folders = set()
+    for name in PROJECT_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or ()) if spec else ():
+            folders.add(os.path.realpath(location))
+    return sorted(folders)
+
+
+def readable_paths(code: str) -> tuple[list[str], list[str]]:
+    """(trees it may read, folders it may only list): Python, the system's libraries and the
+    submission, minus this project's folders. A root that holds one of them is opened up
+    child by child around it."""
+    holes = project_folders()
+    trees: list[str] = [code, *(d for d in READABLE_DEVICES if os.path.exists(d))]
+    listed: list[str] = []
+    for root in python_roots() + [p for p in SYSTEM_LIBRARIES if os.path.exists(p)]:
+        _open_around(os.path.realpath(root), holes, trees, listed)
+    return sorted(set(trees)), sorted(set(listed))
+
+
+def _open_around(path: str, holes: list[str], trees: list[str], listed: list[str]) -> None:
+    if any(_within(path, hole) for hole in holes):
+        return
+    if not any(_within(hole, path) for hole in holes):
+        trees.append(path)
+        return
+    listed.append(path)
+    with os.scandir(path) as entries:
+        for entry in entries:
+            _open_around(os.path.realpath(entry.path), holes, trees, listed)
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 # --------------------------------------------------------------------------- the audit hook
 class AuditPolicy:
-    """Refuses what a submission must not do, and records what the report should mention.
+    """Explains, in plain words, what the kernel would refuse anyway, and records it.
 
     `refused`: one line per refused action (the first 20). `reference_events`: how the
-    submission reached the project's reference backends (imports, files read). When that
-    happens `armed` turns on, and the worker starts watching which calls run their code.
+    submission reached for the project's reference backends or oracle. When the kernel walls
+    are down (a grader who accepted the weaker sandbox) and the reference was reached, `armed`
+    turns on and the worker watches which calls run its code.
     """
 
     MAX_NOTES = 20
@@ -131,22 +282,22 @@ class AuditPolicy:
             "os.kill": self._on_kill,
             "os.killpg": self._on_kill,
             "sys.setprofile": self._on_setprofile,
-            "ctypes.dlopen": self._on_dlopen,
         }
         for event, positions in {
             "os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.rename": (0, 1),
-            "os.chmod": (0,), "os.chown": (0,), "os.link": (1,), "os.symlink": (1,),
-            "os.truncate": (0,), "os.utime": (0,), "os.chflags": (0,), "os.lchflags": (0,),
-            "os.setxattr": (0,), "os.removexattr": (0,), "shutil.rmtree": (0,),
-            "shutil.move": (0, 1), "shutil.copytree": (1,), "shutil.chown": (0,),
-            "sqlite3.connect": (0,),
+            "os.chmod": (0,), "os.chown": (0,), "os.link": (0, 1), "os.symlink": (1,),
+            "os.truncate": (0,), "os.utime": (0,), "shutil.rmtree": (0,),
+            "shutil.move": (0, 1), "shutil.copytree": (1,),
         }.items():
             handlers[event] = self._path_check(event, positions)
-        for event in ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-                      "subprocess.Popen", "socket.connect", "socket.bind", "socket.sendto",
-                      "socket.sendmsg", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.call_function",
-                      "ctypes.cdata", "resource.setrlimit", "resource.prlimit"):
-            handlers[event] = self._refuse(event)
+        for event, why in {
+            "os.system": "no new processes while grading", "os.exec": "no new programs while grading",
+            "os.posix_spawn": "no new processes while grading", "os.spawn": "no new processes while grading",
+            "os.fork": "no new processes while grading", "os.forkpty": "no new processes while grading",
+            "subprocess.Popen": "no new processes while grading", "socket.connect": "no network while grading",
+            "socket.bind": "no network while grading", "socket.__new__": "no network while grading",
+        }.items():
+            handlers[event] = self._refuse(event, why)
         return handlers
 
     # -- files
@@ -161,6 +312,8 @@ class AuditPolicy:
             self._check_inside("open for writing", path)
         elif self.reference_dirs and self._is_reference_path(path):
             self._note_reference(f"read {os.fspath(path)!s}")
+            raise PermissionError(f"refused by the grader's sandbox: reading {os.fspath(path)!s} (the "
+                                  "project's own code is not readable while grading)")
 
     def _path_check(self, event: str, positions: tuple[int, ...]) -> Callable[[tuple], None]:
         def check(args: tuple) -> None:
@@ -177,23 +330,19 @@ class AuditPolicy:
         if text == os.devnull:
             return
         full = os.path.realpath(os.path.join(os.getcwd(), text))
-        if full == self.writable or full.startswith(self.writable + os.sep):
+        if _within(full, self.writable):
             return
         self._deny(f"{action} {full}", "a submission may write only inside its own working folder")
 
-    # -- processes, signals, network, foreign code, limits
-    def _refuse(self, event: str) -> Callable[[tuple], None]:
+    # -- processes, signals, network
+    def _refuse(self, event: str, why: str) -> Callable[[tuple], None]:
         def refuse(args: tuple) -> None:
-            self._deny(event, "not allowed while grading")
+            self._deny(event, why)
         return refuse
 
     def _on_kill(self, args: tuple) -> None:
         if args and args[0] != os.getpid():
             self._deny(f"signal to process {args[0]}", "a submission may signal only itself")
-
-    def _on_dlopen(self, args: tuple) -> None:
-        if args and args[0] is not None:  # `import ctypes` opens the program itself (None)
-            self._deny(f"ctypes.dlopen {args[0]}", "foreign libraries are not allowed while grading")
 
     def _on_setprofile(self, args: tuple) -> None:
         if not self.profiler_change_allowed:
@@ -204,11 +353,16 @@ class AuditPolicy:
             self.refused.append(what)
         raise PermissionError(f"refused by the grader's sandbox: {what} ({why})")
 
-    # -- the reference backends
+    # -- the reference backends, the oracle and the spec
     def _on_import(self, args: tuple) -> None:
         name = args[0] if args else ""
-        if isinstance(name, str) and any(name == m or name.startswith(m + ".") for m in self.reference_modules):
+        if not isinstance(name, str) or name in sys.modules:
+            return
+        if any(name == m or name.startswith(m + ".") for m in self.reference_modules):
             self._note_reference(f"import {name}")
+            raise ImportError(f"refused by the grader's sandbox: import {name} (this project's reference "
+                              "backends, oracle and spec are not available while grading: the submission "
+                              "must compute everything itself)", name=name)
 
     def _is_reference_path(self, path: Any) -> bool:
         try:

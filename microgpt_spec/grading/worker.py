@@ -24,7 +24,6 @@ import operator
 import os
 import random
 import sys
-import sysconfig
 import traceback
 import types
 from pathlib import Path
@@ -34,7 +33,8 @@ from microgpt_spec.grading import protocol, sandbox
 from microgpt_spec.registry import CANDIDATE_ATTRIBUTES, BackendLoadError, entry_file
 from microgpt_spec.spec.contract import Backend as ContractBackend
 
-REFERENCE_MODULES = ("microgpt_spec.backends.pure", "microgpt_spec.backends.numpy")
+REFERENCE_MODULES = ("microgpt_spec.backends.pure", "microgpt_spec.backends.numpy", "microgpt_spec.backends.torch",
+                     "microgpt_spec.spec.oracle", "microgpt_spec.spec.areas")
 CONTRACT_METHODS = tuple(sorted(n for n in vars(ContractBackend) if not n.startswith("_")))
 EXIT_MEMORY = 86  # the status a worker ends with when it cannot even report a MemoryError
 PREFETCH_WINDOW = 512
@@ -593,41 +593,59 @@ class CappedStream:
         return True
 
 
-def python_paths() -> list[str]:
-    """What the worker must be able to read: the standard library, the installed packages
-    (the spec's contract among them)."""
-    paths = sysconfig.get_paths()
-    contract = importlib.util.find_spec("microgpt_spec.spec.contract").origin
-    return sorted({paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"], contract})
+#: Modules of this project a submission may use (the contract, the scalar adapter the
+#: student skeleton builds on); imported before the walls go up, since afterwards the
+#: worker cannot read this project's files at all.
+PRELOADED = ("microgpt_spec.spec.contract", "microgpt_spec.backends.scalar", "microgpt_spec.registry")
 
 
-def reference_dirs() -> list[str]:
-    """The folders of the reference backends, found without importing them."""
-    spec = importlib.util.find_spec("microgpt_spec.backends")
-    dirs = []
-    for location in spec.submodule_search_locations or ():
-        for name in REFERENCE_MODULES:
-            folder = os.path.join(location, name.rsplit(".", 1)[1])
-            dirs += [folder + os.sep, os.path.realpath(folder) + os.sep]
-    return sorted(set(dirs))
+def preload() -> None:
+    for name in PRELOADED:
+        importlib.import_module(name)
+    loaded = [m for m in sys.modules if m.startswith(REFERENCE_MODULES)]
+    assert not loaded, f"the worker imported {loaded} itself"
+
+
+def reference_paths() -> list[str]:
+    """The files and folders of the reference backends and the oracle (found without
+    importing them): reading one is reaching for the reference."""
+    paths = []
+    for name in REFERENCE_MODULES:
+        parent, _, leaf = name.rpartition(".")
+        spec = importlib.util.find_spec(parent)
+        for location in (spec.submodule_search_locations or ()) if spec else ():
+            for candidate in (os.path.join(location, leaf), os.path.join(location, leaf + ".py")):
+                if os.path.exists(candidate):
+                    paths.append(os.path.realpath(candidate) + (os.sep if os.path.isdir(candidate) else ""))
+    return sorted(set(paths))
+
+
+def plan_from(config: dict) -> sandbox.Plan:
+    return sandbox.Plan(
+        workdir=config["workdir"], code=config["submission_root"], memory_mb=config["memory_mb"],
+        cpu_seconds=config["cpu_seconds"], output_bytes=config["output_bytes"], grader_pid=config["parent"],
+        pipe_fds=(config["rfd"], config["wfd"]), separate_uid=config.get("separate_uid", True),
+        required=tuple(config.get("required", ())))
 
 
 def main() -> None:
     config = json.loads(sys.argv[1])
     rfd, wfd = config["rfd"], config["wfd"]
     workdir = Path(config["workdir"])
-    sandbox.apply_limits(config["memory_mb"], config["cpu_seconds"], config["output_bytes"])
-    dropped = False
-    if config.get("drop_privileges", True):
-        dropped = sandbox.drop_privileges(workdir, python_paths() + [config["submission"]])
-    sandbox.die_with_parent(config["parent"])
+    preload()
+    try:
+        walls = [w.as_dict() for w in sandbox.confine(plan_from(config))]
+    except sandbox.SandboxFailure as failure:
+        protocol.write_all(wfd, protocol.frame({"sandbox_failed": str(failure)}))
+        return
+    protocol.write_all(wfd, protocol.frame({"confined": walls}))
+    if config.get("probe"):
+        return
     os.chdir(workdir)
     sys.dont_write_bytecode = True
     budget = {"left": config["output_bytes"] - 4096}
     sys.stdout, sys.stderr = CappedStream(1, budget), CappedStream(2, budget)
-    policy = sandbox.AuditPolicy(workdir, reference_dirs(), REFERENCE_MODULES)
-    loaded = [m for m in REFERENCE_MODULES if m in sys.modules]
-    assert not loaded, f"the worker imported {loaded} itself"
+    policy = sandbox.AuditPolicy(workdir, reference_paths(), ("microgpt_spec",))
     policy.install()
     code = Path(config["submission"])
     code_root = str(code if code.is_dir() else code.parent)
@@ -635,10 +653,10 @@ def main() -> None:
         backend = load_submission(code)
         info = describe_backend(backend)
     except BaseException as error:  # noqa: BLE001 - whatever the import did is the finding
-        protocol.write_all(wfd, protocol.frame({"import_failed": describe_error(error, code_root, "import")}))
+        protocol.write_all(wfd, protocol.frame({"import_failed": describe_error(error, code_root, "import"),
+                                                "refev": policy.reference_events, "refused": policy.refused}))
         return
     info["refev"] = policy.reference_events
-    info["unprivileged"] = dropped
     protocol.write_all(wfd, protocol.frame({"ready": info}))
     Worker(backend, rfd, wfd, policy, code_root).serve()
 
