@@ -12,10 +12,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS
+from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS, UNCOUNTED_AREAS
 
 STATUSES = ("passed", "failed", "not implemented", "skipped")
 MESSAGE_LIMIT = 4000
+UNCOUNTED_NOTE = "beyond the reference: not counted"
 
 
 def classify(report, call, not_implemented_type) -> str:
@@ -42,11 +43,17 @@ def message_of(call) -> str:
 
 
 class Results:
-    """Counts per area, and one record per spec test (for --spec-json)."""
+    """Counts per area, and one record per spec test (for --spec-json).
+
+    Besides its area and status, a test's record keeps which other areas it runs code of
+    (`uses`) and its rank for "where to start" (`order`: unit rules before end-to-end ones).
+    """
 
     def __init__(self) -> None:
         self.counts: dict[str, Counter] = defaultdict(Counter)
         self.tests: dict[str, dict] = {}
+        self._uses: dict[str, tuple[str, ...]] = {}
+        self._order: dict[str, tuple] = {}
 
     def record(self, report) -> None:
         props = dict(report.user_properties)
@@ -57,6 +64,8 @@ class Results:
             return
         self.counts[area][status] += 1
         self.tests[report.nodeid] = {"area": area, "status": status, "message": props.get("spec_message", "")}
+        self._uses[report.nodeid] = tuple(props.get("spec_uses", AREA_DEPENDS_ON.get(area, ())))
+        self._order[report.nodeid] = tuple(props.get("spec_order", (1, 0)))
 
     def has_any(self) -> bool:
         return bool(self.tests)
@@ -66,7 +75,7 @@ class Results:
         return ordered + sorted(a for a in self.counts if a not in AREAS)
 
     def verdict(self, area: str) -> str:
-        c = self.counts[area]
+        c = self.counts.get(area, Counter())
         if c["failed"]:
             return "FAIL"
         if c["not implemented"] and not c["passed"]:
@@ -77,18 +86,53 @@ class Results:
             return "PASS"
         return "skipped"
 
+    @staticmethod
+    def counted(area: str) -> bool:
+        """Does this area count in verdicts and grades? (`robustness` does not.)"""
+        return area not in UNCOUNTED_AREAS
+
+    def failed_tests(self, area: str) -> list[str]:
+        return [n for n, t in self.tests.items() if t["area"] == area and t["status"] == "failed"]
+
     def advice(self, area: str) -> str:
-        """Point a learner at the earlier area to fix first, when there is one."""
-        if self.verdict(area) == "PASS":
-            return ""
-        broken = [a for a in AREA_DEPENDS_ON.get(area, ()) if self.verdict(a) not in ("PASS", "skipped")]
-        return f"uses {', '.join(broken)}: fix that first" if broken else ""
+        """Point a learner at an earlier area to fix first: one that FAILED and that a failing
+        test of this area really runs code of (not an area merely not implemented yet)."""
+        if self.verdict(area) != "FAIL":
+            return UNCOUNTED_NOTE if not self.counted(area) else ""
+        used = {a for nodeid in self.failed_tests(area) for a in self._uses.get(nodeid, ())}
+        broken = [a for a in AREAS if a in used and a != area and self.verdict(a) == "FAIL"]
+        notes = [f"uses {', '.join(broken)}: fix that first"] if broken else []
+        if not self.counted(area):
+            notes.append(UNCOUNTED_NOTE)
+        return "; ".join(notes)
+
+    def start_here(self, area: str) -> str | None:
+        """The failing test of `area` to read first: the most specific rule (a unit rule
+        before the end-to-end ones), or None when nothing failed."""
+        failed = self.failed_tests(area)
+        if not failed:
+            return None
+        return min(failed, key=lambda nodeid: (self._order.get(nodeid, (1, 0)), nodeid))
+
+    def headline(self, nodeid: str) -> str:
+        message = self.tests[nodeid]["message"].strip()
+        return message.splitlines()[0] if message else ""
+
+    def only_uncounted_failed(self) -> bool:
+        """True when every failed test belongs to an area that counts in no verdict."""
+        failed = [t for t in self.tests.values() if t["status"] == "failed"]
+        return bool(failed) and all(not self.counted(t["area"]) for t in failed)
 
     def as_json(self, title: str) -> dict:
+        areas = {}
+        for a in self.areas():
+            start = self.start_here(a)
+            areas[a] = {**{s: self.counts[a][s] for s in STATUSES}, "verdict": self.verdict(a),
+                        "counted": self.counted(a), "note": self.advice(a),
+                        "start_here": None if start is None else {"test": start, "headline": self.headline(start)}}
         return {
             "backend": title,
-            "areas": {a: {**{s: self.counts[a][s] for s in STATUSES}, "verdict": self.verdict(a)}
-                      for a in self.areas()},
+            "areas": areas,
             "tests": [{"nodeid": nodeid, **record} for nodeid, record in sorted(self.tests.items())],
         }
 
@@ -104,9 +148,21 @@ def build_table(results: Results, title: str) -> Table:
     for area in results.areas():
         verdict = results.verdict(area)
         counts = [str(results.counts[area][s]) for s in STATUSES]
-        table.add_row(area, *counts, f"[{styles.get(verdict, '')}]{verdict}[/]" if verdict in styles else verdict,
-                      results.advice(area))
+        style = styles.get(verdict) if results.counted(area) else "dim"  # uncounted: never a red FAIL
+        shown = f"[{style}]{verdict}[/]" if style else verdict
+        table.add_row(area, *counts, shown, results.advice(area))
     return table
+
+
+def start_here_lines(results: Results) -> list[str]:
+    """One line per failing area: the test to read first, and what it says."""
+    lines = []
+    for area in results.areas():
+        nodeid = results.start_here(area)
+        if nodeid is not None:
+            name = nodeid.split("::", 1)[-1]
+            lines.append(f"start here for {area}: {name}: {results.headline(nodeid)}")
+    return lines
 
 
 def write_table(terminalreporter, results: Results, title: str) -> None:
@@ -117,6 +173,12 @@ def write_table(terminalreporter, results: Results, title: str) -> None:
     console.print(build_table(results, title))
     terminalreporter.write_sep("=", "microgpt-spec results by area")
     terminalreporter.write(buffer.getvalue())
+    for line in start_here_lines(results):
+        terminalreporter.write_line(line)
+    if results.only_uncounted_failed():
+        terminalreporter.write_line(
+            f"only areas beyond the reference ({', '.join(UNCOUNTED_AREAS)}) failed: they count in no "
+            "verdict, so the run passes")
 
 
 def write_json_atomically(path: Path, document: dict) -> None:

@@ -54,6 +54,15 @@ AREAS: tuple[str, ...] = (
     "training",
 )
 
+#: Areas beyond the eight above. `robustness` asks for MORE than the original program does
+#: (graphs deeper than Python's recursion limit, models bigger than the reference): it is
+#: reported, but no verdict and no default grade counts it, so the original program, which
+#: sorts its graph recursively, still passes every counted area. `crosscheck` compares two
+#: backends and runs only with --compare-backend.
+EXTRA_AREAS: tuple[str, ...] = ("robustness", "crosscheck")
+#: Areas whose results count in no verdict and no default rubric.
+UNCOUNTED_AREAS: tuple[str, ...] = ("robustness",)
+
 #: Which contract methods each area exercises. A backend that lacks one of them is
 #: reported *not implemented* for that area.
 AREA_METHODS: dict[str, tuple[str, ...]] = {
@@ -65,6 +74,7 @@ AREA_METHODS: dict[str, tuple[str, ...]] = {
     "adam": ("value", "adam"),
     "sampling": ("sample_next", "generate"),
     "training": ("init_params", "train"),
+    "robustness": ("value", "loss_and_grads"),
 }
 
 #: Areas whose tests run code of other areas. A bug in `ops` can show up in `loss`
@@ -79,6 +89,7 @@ AREA_DEPENDS_ON: dict[str, tuple[str, ...]] = {
     "adam": (),
     "sampling": ("layers",),
     "training": ("tokenizer", "ops", "autograd", "layers", "loss", "adam"),
+    "robustness": ("ops", "autograd", "layers", "loss"),
 }
 
 Matrix = list[list[float]]

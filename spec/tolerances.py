@@ -38,6 +38,7 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
         "sampling": Tolerance(1e-10, 1e-12),
         "training": Tolerance(1e-10, 1e-9),
         "crosscheck": Tolerance(1e-10, 1e-12),
+        "robustness": Tolerance(1e-10, 1e-10),
     },
     "float32": {
         "tokenizer": Tolerance(0.0, 0.0),
@@ -49,6 +50,7 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
         "sampling": Tolerance(1e-4, 1e-5),
         "training": Tolerance(1e-3, 1e-4),
         "crosscheck": Tolerance(1e-4, 1e-5),
+        "robustness": Tolerance(1e-4, 1e-5),
     },
 }
 

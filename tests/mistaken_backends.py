@@ -284,3 +284,29 @@ ALL = [
     AdamStepFromZero, AdamWithoutLrDecay, GradsNotReset, TemperatureAfterSoftmax,
     ArgmaxInsteadOfSampling,
 ]
+
+
+# --------------------------------------------------------------------------- not mistakes
+class RecursiveTopologicalSort(Mistake):
+    """Not a mistake: the original program's own way to order the graph, a recursive
+    depth-first search (one Python stack frame per level). Every graph the reference model
+    builds is far shallower than the recursion limit, so every counted area must pass; only
+    the robustness tier (graphs thousands of levels deep) may fail."""
+
+    area, description = "robustness", "a recursive topological sort, as the original program has"
+
+    def introduce_bug(self):
+        def recursive_order(root):
+            order, visited = [], set()
+
+            def visit(node):
+                if node not in visited:
+                    visited.add(node)
+                    for child in node._children:
+                        visit(child)
+                    order.append(node)
+
+            visit(root)
+            return order
+
+        patch(engine, "topological_order", recursive_order)

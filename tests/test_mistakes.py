@@ -68,3 +68,23 @@ def test_mistake_is_rejected_by_its_area_only(mistake, tmp_path):
 def test_every_mistake_has_a_known_area():
     for mistake in mistaken_backends.ALL:
         assert mistake.area in AREAS, mistake
+
+
+def test_a_recursive_topological_sort_like_the_original_passes_every_counted_area(tmp_path):
+    """The original program sorts its graph recursively. That is fine for every graph the
+    reference model builds, so a backend that does the same must pass every counted area;
+    only the robustness tier (beyond the reference, counted in no verdict) may fail, and the
+    run as a whole still passes."""
+    backend = f"{HERE / 'mistaken_backends.py'}:{mistaken_backends.RecursiveTopologicalSort.__name__}"
+    out = tmp_path / "report.json"
+    command = [sys.executable, "-m", "pytest", str(REPO / "conformance"), f"--backend={backend}",
+               "--hypothesis-profile=ci", f"--spec-json={out}", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    report = json.loads(out.read_text())
+    verdicts = {area: result["verdict"] for area, result in report["areas"].items()}
+    assert {a: verdicts.get(a) for a in AREAS} == {a: "PASS" for a in AREAS}, done.stdout[-4000:]
+    robustness = report["areas"]["robustness"]
+    assert robustness["verdict"] == "FAIL" and robustness["counted"] is False
+    assert all(report["areas"][a]["counted"] for a in AREAS)
+    assert done.returncode == 0, "only the uncounted robustness tier failed, so the run must pass"
+    assert "recursion limit" in robustness["start_here"]["headline"]
