@@ -152,9 +152,11 @@ def pip(*args: str) -> subprocess.CompletedProcess:
 
 
 def install_editable(directory: Path) -> None:
-    # Offline and fast: no isolated build environment to download setuptools into, no deps
-    # (microgpt-spec itself is what runs this test).
-    result = pip("install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(directory))
+    # As the user installs it: pip builds the scaffold in an isolated environment holding its
+    # own [build-system] requirements. Building with this environment's setuptools instead
+    # (--no-build-isolation) fails in a fresh Python 3.11 venv (setuptools 65, no `wheel`:
+    # "invalid command 'bdist_wheel'"). No deps: microgpt-spec is the one running this test.
+    result = pip("install", "--quiet", "--no-deps", "-e", str(directory))
     assert result.returncode == 0, result.stderr
 
 
