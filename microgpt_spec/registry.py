@@ -12,6 +12,10 @@ Accepted forms, tried in this order:
 Inside a module, the backend is the attribute named after the colon or, without one, the
 first of ``backend``, ``Backend``, ``make_backend`` that exists. A class or a function is
 called with no arguments to make the backend object.
+
+A file (or a folder's file) that defines none of those names but has a microgpt script's
+shape (a top-level ``class Value`` or ``def gpt``) is not imported at all: it is checked as
+it is, through `microgpt_spec.script_backend`, which runs only its definitions.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from microgpt_spec.script_backend import ScriptLoadError, load_script_backend, looks_like_a_script
 from microgpt_spec.spec.contract import CONTRACT_VERSION
 
 ENTRY_POINT_GROUP = "microgpt_spec.backends"
@@ -78,15 +83,14 @@ def find_backend(spec: str) -> LoadedBackend:
     if colon and path_part.endswith(".py"):  # path/to/file.py:Attribute
         return _from_module(_import_file(_backend_file(Path(path_part))), path_attribute, spec)
     if _looks_like_path(spec):
-        module = _import_file(_backend_file(Path(spec)))
-        return _from_module(module, None, spec)
+        return _from_file(_backend_file(Path(spec)), spec)
     module_name, _, attribute = spec.partition(":")
     registered = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if not attribute and spec in registered:
         target = _load_entry_point(registered[spec])
         return LoadedBackend(_instantiate(target, spec), spec, _origin_of(target))
     if not attribute and Path(spec).is_dir():  # a bare folder name, after the registered names
-        return _from_module(_import_file(_backend_file(Path(spec))), None, spec)
+        return _from_file(_backend_file(Path(spec)), spec)
     module = _import_module(module_name, spec)
     return _from_module(module, attribute or None, spec)
 
@@ -132,6 +136,18 @@ def entry_file(folder: Path, label: str, preferred: tuple[str, ...] = PREFERRED_
         f"{label}: the folder holds several .py files ({listed}); "
         f"name one of them, or call it backend.py"
     )
+
+
+def _from_file(path: Path, spec: str) -> LoadedBackend:
+    """The backend a file defines or, for a microgpt script, the script itself, never imported
+    (importing it would train, download and print)."""
+    if looks_like_a_script(path):
+        try:
+            backend = load_script_backend(path)
+        except (ScriptLoadError, SyntaxError) as error:
+            raise BackendLoadError(f"--backend={spec}: {error}") from error
+        return LoadedBackend(backend, spec, str(path.resolve()))
+    return _from_module(_import_file(path), None, spec)
 
 
 def _import_file(path: Path):
@@ -188,7 +204,9 @@ def _from_module(module, attribute: str | None, spec: str) -> LoadedBackend:
             wanted = ", ".join(CANDIDATE_ATTRIBUTES)
             raise BackendLoadError(
                 f"--backend={spec}: {getattr(module, '__file__', module.__name__)} defines none of {wanted}.\n"
-                "Define a class `Backend` (subclass microgpt_spec.spec.contract.Backend) in it."
+                "Define a class `Backend` (subclass microgpt_spec.spec.contract.Backend) in it, or give it a "
+                "microgpt script's shape (a top-level `class Value` and `def gpt(token_id, pos_id, keys, values)`, "
+                "see docs/checking-a-script.md)."
             )
         target = getattr(module, found[0])
     return LoadedBackend(_instantiate(target, spec), spec, _origin_of(target, module))
