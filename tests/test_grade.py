@@ -17,7 +17,7 @@ import pytest
 
 from microgpt_spec.cli import main as cli_main
 from microgpt_spec.grading import RunOptions, grade, protocol
-from microgpt_spec.grading.remote import Limits, RngMirror, update_in_place
+from microgpt_spec.grading.remote import Limits, RngMirror
 from microgpt_spec.grading.reports import gradescope_results, score_run
 from microgpt_spec.grading.rubric import DEFAULT_POINTS, Rubric, RubricError, parse_rubric
 from microgpt_spec.grading.runner import RawRun
@@ -372,10 +372,3 @@ def test_a_random_generator_ends_in_the_state_the_worker_left_it(draws):
     mirror.update(grader_rng, before, json.loads(json.dumps(rng_progress(sent["k"], worker_rng, before))))
     assert grader_rng.getstate() == worker_rng.getstate()
     assert mirror.reference(grader_rng, grader_rng.getstate()) == {"k": sent["k"]}  # no resend
-
-
-def test_changed_arguments_are_applied_in_place():
-    keys = [[], [[1.0]]]
-    inner = keys[0]
-    update_in_place(keys, [[[0.5, 0.25]], [[1.0], [2.0]]])
-    assert keys == [[[0.5, 0.25]], [[1.0], [2.0]]] and keys[0] is inner

@@ -28,6 +28,7 @@ from microgpt_spec.grading import RunOptions, SandboxUnavailable, SubmissionErro
 from microgpt_spec.grading.reports import (area_table, gradescope_results, problems_text, render_text,
                                            summary_table)
 from microgpt_spec.grading.rubric import RubricError, load_rubric
+from microgpt_spec.grading.runner import printable
 from microgpt_spec.grading.sandbox import describe as describe_walls
 from microgpt_spec.spec.contract import AREAS
 from microgpt_spec.spec.profiles import PROFILE_NAMES
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     def show(report) -> None:
         if not args.quiet:
-            sys.stdout.write(render_text(area_table(report)) + problems_text(report))
+            sys.stdout.write(printable(render_text(area_table(report)) + problems_text(report)))
             sys.stdout.flush()
 
     try:
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         sys.stdout.write("sandbox of every submission:\n" + describe_walls(walls) + "\n")
     try:
-        reports = grade(args.submissions, args.out, rubric, options, jobs=args.jobs, on_done=show)
+        reports = grade(args.submissions, args.out, rubric, options, jobs=args.jobs, on_done=show,
+                        on_skipped=show_skipped)
     except SubmissionError as error:
         raise CommandError(str(error)) from None
     if args.gradescope_results:
@@ -93,9 +95,14 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"--gradescope-results needs one submission, found {len(reports)}")
         _write_json(args.gradescope_results, gradescope_results(reports[0]))
     if len(reports) > 1:
-        sys.stdout.write(render_text(summary_table(reports)))
+        sys.stdout.write(printable(render_text(summary_table(reports))))
     print(f"reports in {args.out}/")
     return 0
+
+
+def show_skipped(skipped: list[tuple[str, str]]) -> None:
+    for name, why in skipped:
+        print(printable(f"skipped {name}: {why}"))
 
 
 def _settings(args: argparse.Namespace):

@@ -28,13 +28,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from microgpt_spec.grading.reports import SubmissionReport, score_run, write_gradebook, write_reports
+from microgpt_spec.grading.reports import (SubmissionReport, score_run, write_gradebook, write_reports,
+                                           write_skipped)
 from microgpt_spec.grading.remote import probe_walls
 from microgpt_spec.grading.rubric import Rubric
 from microgpt_spec.grading.sandbox import KERNEL_WALLS
 from microgpt_spec.grading.sandbox import describe as describe_walls
-from microgpt_spec.grading.runner import (RunOptions, SubmissionError, expand_submissions, output_names,
-                                          run_submission)
+from microgpt_spec.grading.runner import (RawRun, RunOptions, SubmissionError, expand_submissions, output_names,
+                                          printable, run_submission)
 
 __all__ = ["RunOptions", "Rubric", "SandboxUnavailable", "SubmissionError", "SubmissionReport", "grade",
            "grade_one", "prepare_sandbox"]
@@ -60,10 +61,17 @@ def prepare_sandbox(options: RunOptions) -> tuple[RunOptions, list[dict]]:
     return replace(options, required_walls=kernel_walls), walls
 
 
-def grade_one(submission: Path, name: str, out: Path, rubric: Rubric, options: RunOptions) -> SubmissionReport:
-    """Run, score and write the reports of one submission (in `out / name`)."""
-    run = run_submission(submission, options)
-    report = score_run(name, str(submission), run, rubric, options)
+def grade_one(submission: Path, name: str, out: Path, rubric: Rubric, options: RunOptions,
+              exclude: tuple[Path, ...] = ()) -> SubmissionReport:
+    """Run, score and write the reports of one submission (in `out / name`). Whatever goes
+    wrong becomes this submission's failed report, never an error of the whole grade."""
+    try:
+        run = run_submission(submission, options, exclude)
+    except SubmissionError as error:
+        run = RawRun(problems=[str(error)])
+    except Exception as error:  # noqa: BLE001 - one submission must never stop the others
+        run = RawRun(problems=[f"the grader failed on this submission: {type(error).__name__}: {error}"])
+    report = score_run(name, printable(submission), run, rubric, options)
     write_reports(report, out / name)
     return report
 
@@ -75,27 +83,33 @@ def grade(
     options: RunOptions | None = None,
     jobs: int | None = None,
     on_done: Callable[[SubmissionReport], None] | None = None,
+    on_skipped: Callable[[list[tuple[str, str]]], None] | None = None,
 ) -> list[SubmissionReport]:
     """Grade every submission named by `paths` (files, folders, folders of submissions),
     `jobs` at a time (default: one per core). Returns the reports in submission order.
-    Without `options.required_walls` set (see `prepare_sandbox`), probes the sandbox first."""
+    Without `options.required_walls` set (see `prepare_sandbox`), probes the sandbox first.
+    Entries of a folder that are not submissions are listed in OUT/skipped.txt."""
     rubric = rubric or Rubric()
     options = options or RunOptions(limits=rubric.limits)
     if options.required_walls is None:
         options, _ = prepare_sandbox(options)
-    submissions, had_folder = expand_submissions(paths)
-    names = output_names(submissions)
+    found = expand_submissions(paths, out)
+    names = output_names(found.submissions)
     out.mkdir(parents=True, exist_ok=True)
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(submissions)))
+    write_skipped(found.skipped, out / "skipped.txt")
+    if found.skipped and on_skipped is not None:
+        on_skipped(found.skipped)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(found.submissions)))
+    exclude = (out.resolve(),)
 
     def one(index: int) -> SubmissionReport:
-        report = grade_one(submissions[index], names[index], out, rubric, options)
+        report = grade_one(found.submissions[index], names[index], out, rubric, options, exclude)
         if on_done is not None:
             on_done(report)
         return report
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        reports = list(pool.map(one, range(len(submissions))))
-    if had_folder or len(reports) > 1:
+        reports = list(pool.map(one, range(len(found.submissions))))
+    if found.folder_of_submissions or len(reports) > 1:
         write_gradebook(reports, out / "gradebook.csv")
     return reports

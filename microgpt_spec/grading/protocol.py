@@ -33,8 +33,10 @@ from typing import Any, Callable
 from microgpt_spec.spec.contract import AdamHyper, Config, TrainResult
 
 HEADER = struct.Struct("<I")
-#: The largest message the grader accepts from a worker (a whole TrainResult is ~0.3 MB).
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: The largest message the grader accepts from a worker. A whole TrainResult is ~0.3 MB;
+#: the cap keeps the grader's memory bounded whatever a submission sends (parsed, 4 MB of
+#: the most wasteful JSON takes a few hundred MB).
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DATACLASSES: dict[str, type] = {"Config": Config, "AdamHyper": AdamHyper, "TrainResult": TrainResult}
 #: Ids the worker gives to objects it returns start here; the grader's own start at 1.
 WORKER_IDS_START = 1 << 40

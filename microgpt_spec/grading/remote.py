@@ -44,6 +44,8 @@ CONTRACT_METHODS = frozenset(n for n in vars(ContractBackend) if not n.startswit
 #: Methods whose result is a new node: sent without waiting for a reply.
 ASYNC_METHODS = frozenset({"log", "exp", "relu"})
 ASYNC_BATCH = 4000
+GPT_CACHE_POSITIONS = {"keys": 4, "values": 5}  # gpt(params, config, token, pos, keys, values)
+MESSAGE_LIMIT = 4000  # characters of a message from the worker the reports keep
 BACKEND_HANDLE = 0
 EXIT_MEMORY = 86
 SIGNAL_NAMES = {signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted", signal.SIGBUS: "bus error",
@@ -620,12 +622,26 @@ class Link:
         rngs = self.codec.rngs
         self.callback_error = None
         reply = self.exchange(head + [encoded, encoded_kw])
-        for position, data in reply.get("args", ()):
-            original = args[position] if isinstance(position, int) else kwargs.get(position)
-            update_in_place(original, self.codec.decode(data))
+        if head[:3] == ["call", BACKEND_HANDLE, "gpt"] and "kv" in reply:
+            self.append_to_cache(reply["kv"], args, kwargs)
         for (rng, before), after in zip(rngs, reply.get("rng", ())):
             self.rngs.update(rng, before, after)
         return self.result_of(reply)
+
+    def append_to_cache(self, appended: Any, args: tuple, kwargs: dict) -> None:
+        """Append what the worker's `gpt` appended to each layer of `keys` and `values`: the
+        one change to an argument the grader takes over. Anything else the submission did to
+        its copies of the grader's arguments stays in the worker."""
+        if not isinstance(appended, dict):
+            raise self.crash(SubmissionCrashed("crashed: the worker sent a malformed key/value cache"))
+        for name, position in GPT_CACHE_POSITIONS.items():
+            cache = args[position] if position < len(args) else kwargs.get(name)
+            tails = appended.get(name)
+            if not isinstance(cache, list) or not isinstance(tails, list) or len(tails) != len(cache):
+                raise self.crash(SubmissionCrashed("crashed: the worker sent a malformed key/value cache"))
+            for layer, tail in zip(cache, tails):
+                if isinstance(layer, list) and isinstance(tail, list):
+                    layer.extend(self.codec.decode(tail))
 
     def sync(self, request: list) -> Any:
         return self.result_of(self.exchange(request))
@@ -735,10 +751,11 @@ class Link:
         protocol.write_all(self.worker.to_worker, protocol.frame(answer), time.monotonic() + self.remaining())
 
     # ------------------------------------------------------------- what went wrong
-    def exception_from(self, error: dict) -> BaseException:
+    def exception_from(self, error: Any) -> BaseException:
         if self.callback_error is not None:
             failure, self.callback_error = self.callback_error, None
             return failure
+        error = clean_error(error)
         kind = error.get("kind")
         during = error.get("during") or "a call"
         if kind == "memory":
@@ -837,6 +854,7 @@ class RngMirror:
 # --------------------------------------------------------------------------- helpers
 def rebuild_exception(error: dict) -> BaseException | None:
     """The submission's exception as the nearest built-in exception (an Exception)."""
+    error = clean_error(error)
     cls = getattr(builtins, str(error.get("type")), None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         return None
@@ -850,25 +868,21 @@ def rebuild_exception(error: dict) -> BaseException | None:
     return exception
 
 
-def update_in_place(original: Any, changed: Any) -> None:
-    """Make `original` (a list or dict of the grader's) equal `changed`, keeping the
-    identity of `original` and of the lists inside it that the spec may hold."""
-    if isinstance(original, list) and isinstance(changed, list):
-        for i, item in enumerate(changed[: len(original)]):
-            if isinstance(original[i], (list, dict)) and type(original[i]) is type(item):
-                update_in_place(original[i], item)
-            else:
-                original[i] = item
-        del original[len(changed):]
-        original.extend(changed[len(original):])
-    elif isinstance(original, dict) and isinstance(changed, dict):
-        for key in [k for k in original if k not in changed]:
-            del original[key]
-        for key, item in changed.items():
-            if key in original and isinstance(original[key], (list, dict)) and type(original[key]) is type(item):
-                update_in_place(original[key], item)
-            else:
-                original[key] = item
+def clean_error(error: Any) -> dict:
+    """An error the worker described, as text the reports can hold: strings capped, lone
+    surrogates and other unencodable characters escaped, arguments plain."""
+    if not isinstance(error, dict):
+        return {"type": "RuntimeError", "message": "the worker sent a malformed error"}
+    cleaned = {key: printable(value[:MESSAGE_LIMIT]) if isinstance(value, str) else value for key, value in error.items()}
+    args = cleaned.get("args")
+    if isinstance(args, list):
+        cleaned["args"] = [printable(a[:MESSAGE_LIMIT]) if isinstance(a, str) else a for a in args[:8]
+                           if a is None or type(a) in (str, int, float, bool)]
+    return cleaned
+
+
+def printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def remember(notes: list[str], events: Any, most: int) -> None:
@@ -883,7 +897,7 @@ def short_text(value: Any, default: str, limit: int = 100) -> str:
     """A name the worker sent, as the reports may show it: a string, not too long."""
     if not isinstance(value, str) or not value:
         return default
-    return value[:limit] + ("..." if len(value) > limit else "")
+    return printable(value[:limit]) + ("..." if len(value) > limit else "")
 
 
 def checked_info(ready: Any) -> dict:
@@ -928,7 +942,8 @@ def describe_status(status: int | None) -> str:
     return f"exit status {status}"
 
 
-def import_message(error: dict) -> str:
+def import_message(error: Any) -> str:
+    error = clean_error(error)
     kind = error.get("kind")
     if kind == "exit":
         text = f"exited during import: the submission called sys.exit({error.get('code')!r})"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -190,8 +191,8 @@ def summary_markdown(report: SubmissionReport) -> str:
     backend = report.backend or {}
     lines = [f"**microgpt-spec: {_points(report.score)} / {_points(report.max_score)} points**", ""]
     if backend.get("name"):
-        lines.append(f"Backend `{backend.get('name')}` version `{backend.get('version')}` "
-                     f"({backend.get('precision')}), checked with the `{report.profile}` profile.")
+        lines.append(f"Backend {_inline_code(backend.get('name'))} version {_inline_code(backend.get('version'))} "
+                     f"({_inline_code(backend.get('precision'))}), checked with the `{report.profile}` profile.")
     if report.problems:
         lines += ["", "**The grader could not check everything:**", ""]
         lines += [_fenced(p) for p in report.problems]
@@ -202,7 +203,7 @@ def summary_markdown(report: SubmissionReport) -> str:
         lines += ["", f"**Uses the project's reference backends** ({'; '.join(report.reference_events[:5])}): "
                       f"delegated areas: {areas}; {policy}."]
     if report.refused:
-        lines += ["", "**Refused by the grader's sandbox:** " + "; ".join(f"`{r}`" for r in report.refused[:5])]
+        lines += ["", "**Refused by the grader's sandbox:** " + "; ".join(_inline_code(r) for r in report.refused[:5])]
     return "\n".join(lines).strip() + "\n"
 
 
@@ -228,6 +229,16 @@ def area_markdown(area: AreaReport, report: SubmissionReport) -> str:
 
 def short_name(nodeid: str) -> str:
     return nodeid.split("::", 1)[-1]
+
+
+def _inline_code(value: object) -> str:
+    """`value` as inline code that no text inside it can break out of (a name holding
+    backticks or line breaks cannot forge a line of the report)."""
+    text = " ".join(str(value).split())[:200]
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    return f"{fence} {text} {fence}"
 
 
 def _fenced(text: str) -> str:
@@ -305,7 +316,7 @@ def write_reports(report: SubmissionReport, folder: Path) -> None:
     _write(folder / "report.json", json.dumps(report_json(report), indent=1, sort_keys=True) + "\n")
     _write(folder / "results.json", json.dumps(gradescope_results(report), indent=1, sort_keys=True) + "\n")
     _write(folder / "table.txt", render_text(area_table(report)) + problems_text(report))
-    (folder / "submission-output.txt").write_bytes(report.output)
+    write_atomically(folder / "submission-output.txt", report.output)
     _write(folder / "grader.log", report.log)
 
 
@@ -322,5 +333,21 @@ def write_gradebook(reports: list[SubmissionReport], path: Path) -> None:
     _write(path, buffer.getvalue())
 
 
+def write_skipped(skipped: list[tuple[str, str]], path: Path) -> None:
+    """The entries of a folder of submissions that were not graded, and why."""
+    if skipped:
+        _write(path, "".join(f"{name}\t{why}\n" for name, why in skipped))
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
+    """Write atomically (a reader never sees half a report), whatever the text holds: bytes
+    of the submission's that are not UTF-8 become backslash escapes."""
+    write_atomically(path, text.encode("utf-8", "backslashreplace"))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

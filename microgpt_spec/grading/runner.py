@@ -69,63 +69,111 @@ class SubmissionError(Exception):
 
 
 # --------------------------------------------------------------------------- finding submissions
+#: Output names a submission's report folder may not take (the files beside them).
+RESERVED_NAMES = ("gradebook.csv", "skipped.txt")
+SKIPPED_PARTS = ("__pycache__", ".hypothesis", ".pytest_cache", ".git")
+
+
+@dataclass
+class Found:
+    """What a grade run was pointed at."""
+
+    submissions: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
+    folder_of_submissions: bool = False
+
+
+def is_python_file(path: Path) -> bool:
+    return path.suffix.lower() == ".py" and path.is_file() and not path.is_symlink()
+
+
 def is_submission_folder(folder: Path) -> bool:
     """A folder that is itself one submission (rather than a folder of submissions)."""
     if any((folder / name).is_file() for name in PREFERRED_FILES):
         return True
-    python_files = [p for p in folder.glob("*.py") if not p.name.startswith(("test_", "conftest"))]
-    has_subfolders = any(p.is_dir() and not p.name.startswith((".", "_")) for p in folder.iterdir())
+    entries = list(folder.iterdir())
+    python_files = [p for p in entries if is_python_file(p) and not p.name.startswith(("test_", "conftest"))]
+    has_subfolders = any(p.is_dir() and not p.name.startswith((".", "_")) for p in entries)
     return len(python_files) == 1 and not has_subfolders
 
 
-def expand_submissions(paths: list[Path]) -> tuple[list[Path], bool]:
-    """The submissions named by `paths`, and whether a folder of submissions was among them."""
-    found: list[Path] = []
-    had_folder_of_submissions = False
+def expand_submissions(paths: list[Path], out: Path | None = None) -> Found:
+    """The submissions named by `paths`: files, submission folders, folders of submissions.
+    Entries of a folder of submissions that are not graded are listed in `skipped`."""
+    found = Found()
+    out = out.resolve() if out is not None else None
     for path in paths:
+        path = path.resolve()
         if path.is_file():
-            if path.suffix != ".py":
-                raise SubmissionError(f"{path}: a submission is a .py file or a folder holding one")
-            found.append(path)
+            if path.suffix.lower() != ".py":
+                raise SubmissionError(f"{printable(path)}: a submission is a .py file or a folder holding one")
+            found.submissions.append(path)
         elif path.is_dir():
             if is_submission_folder(path):
-                found.append(path)
-                continue
-            children = sorted(p for p in path.iterdir() if not p.name.startswith((".", "_"))
-                              and (p.is_dir() or p.suffix == ".py"))
-            if not children:
-                raise SubmissionError(f"{path}: no .py file and no submission folder in it")
-            found.extend(children)
-            had_folder_of_submissions = True
+                found.submissions.append(path)
+            else:
+                _expand_folder(path, out, found)
         else:
-            raise SubmissionError(f"{path}: no such file or folder")
-    return found, had_folder_of_submissions
+            raise SubmissionError(f"{printable(path)}: no such file or folder")
+    if not found.submissions:
+        raise SubmissionError(f"{', '.join(printable(p) for p in paths)}: no .py file and no submission folder in it")
+    return found
+
+
+def _expand_folder(folder: Path, out: Path | None, found: Found) -> None:
+    found.folder_of_submissions = True
+    for child in sorted(folder.iterdir(), key=lambda p: os.fsencode(p.name)):
+        why = _why_skipped(child, out)
+        if why:
+            found.skipped.append((printable(child.name), why))
+        else:
+            found.submissions.append(child)
+
+
+def _why_skipped(child: Path, out: Path | None) -> str | None:
+    if out is not None and (child == out or out in child.parents):
+        return "the output folder"
+    if child.is_symlink():
+        return "a symbolic link (copy the submission in instead)"
+    if child.name.startswith((".", "_")):
+        return "a hidden or private name (starts with . or _)"
+    if not child.is_dir() and child.suffix.lower() != ".py":
+        return "neither a .py file nor a folder"
+    return None
+
+
+def printable(text: str | Path) -> str:
+    """`text` as it can be shown and written anywhere: bytes that are not UTF-8 (file names
+    can hold them) and lone surrogates become backslash escapes."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def output_names(submissions: list[Path]) -> list[str]:
-    """One distinct, file-system-safe output folder name per submission."""
-    names, seen = [], set()
+    """One distinct, file-system-safe output folder name per submission, never one of the
+    files written beside them (gradebook.csv)."""
+    names, seen = [], set(RESERVED_NAMES)
     for path in submissions:
-        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in (path.stem if path.is_file() else path.name))
+        stem = path.stem if path.is_file() else path.name
+        base = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in stem)[:80]
         base = base.strip(".") or "submission"
         name, n = base, 2
-        while name in seen:
+        while name.lower() in seen:
             name, n = f"{base}-{n}", n + 1
-        seen.add(name)
+        seen.add(name.lower())
         names.append(name)
     return names
 
 
 # --------------------------------------------------------------------------- one run
-def run_submission(submission: Path, options: RunOptions) -> RawRun:
+def run_submission(submission: Path, options: RunOptions, exclude: tuple[Path, ...] = ()) -> RawRun:
     """Run the conformance suite against `submission` in a private work folder."""
     work = Path(tempfile.mkdtemp(prefix="microgpt-grade-"))
     started = time.monotonic()
     try:
-        code = copy_submission(submission, work / "code")
+        code = copy_submission(submission, work / "code", exclude)
         paths = _prepare(work)
         config = {
-            "submission": str(code), "display": submission.name, "workdir": str(paths["sandbox"]),
+            "submission": str(code), "display": printable(submission.name), "workdir": str(paths["sandbox"]),
             "output_path": str(paths["output"]), "results_path": str(paths["results"]),
             "submission_root": str(work / "code"), "limits": limits_as_dict(options.limits),
             "separate_uid": options.separate_uid, "required_walls": list(options.required_walls or ()),
@@ -140,38 +188,57 @@ def run_submission(submission: Path, options: RunOptions) -> RawRun:
     return run
 
 
-def copy_submission(submission: Path, destination: Path) -> Path:
-    """Copy the submission's regular files (size-limited), readable by the worker."""
-    destination.mkdir(parents=True)
-    total = 0
-
-    def copy_file(source: Path, target: Path) -> None:
-        nonlocal total
-        if source.is_symlink() or not source.is_file():
-            return  # a link could point at a file the submission may not read
-        total += source.stat().st_size
-        if total > MAX_SUBMISSION_BYTES:
-            raise SubmissionError(f"{submission}: larger than {MAX_SUBMISSION_BYTES // 2**20} MB")
-        shutil.copyfile(source, target)
-        target.chmod(0o644)
-
-    if submission.is_file():
-        target = destination / submission.name
-        copy_file(submission, target)
-    else:
-        target = destination / submission.name
-        target.mkdir()
-        for source in sorted(submission.rglob("*")):
-            relative = source.relative_to(submission)
-            if any(part in ("__pycache__", ".hypothesis", ".pytest_cache", ".git") for part in relative.parts):
-                continue
-            if source.is_dir() and not source.is_symlink():
-                (target / relative).mkdir(parents=True, exist_ok=True)
-            elif (target / relative).parent.is_dir():  # not below a linked folder
-                copy_file(source, target / relative)
-    for folder in [destination, *(p for p in destination.rglob("*") if p.is_dir())]:
-        folder.chmod(0o755)
+def copy_submission(submission: Path, destination: Path, exclude: tuple[Path, ...] = ()) -> Path:
+    """Copy the submission's regular files (size-limited, no links, none of `exclude`) into
+    folders only the grader's user can read. Its file name becomes a plain one."""
+    destination.mkdir(mode=0o700, parents=True)
+    budget = {"left": MAX_SUBMISSION_BYTES}
+    target = destination / copy_name(submission)
+    try:
+        if submission.is_file():
+            _copy_file(submission, target, budget, submission)
+        else:
+            target.mkdir(mode=0o700)
+            _copy_tree(submission, target, budget, exclude)
+    except OSError as error:
+        raise SubmissionError(f"{printable(submission)}: could not be copied for grading: "
+                              f"{printable(error.strerror or error)} ({printable(error.filename or '')[-200:]})") from None
     return target
+
+
+def copy_name(submission: Path) -> str:
+    """The copy's name: the submission's own where it is a plain one (messages then name the
+    student's file), else `submission`; a file always ends in `.py`."""
+    stem = submission.stem if submission.is_file() else submission.name
+    plain = stem.isascii() and stem.isprintable() and 0 < len(stem) <= 100 and not stem.startswith(".")
+    stem = stem if plain and all(c.isalnum() or c in "-_." for c in stem) else "submission"
+    return f"{stem}.py" if submission.is_file() else stem
+
+
+def _copy_tree(submission: Path, target: Path, budget: dict, exclude: tuple[Path, ...]) -> None:
+    for folder, subfolders, files in os.walk(submission, onerror=_raise):
+        here = Path(folder)
+        relative = here.relative_to(submission)
+        subfolders[:] = sorted(d for d in subfolders if d not in SKIPPED_PARTS and not (here / d).is_symlink()
+                               and (here / d).resolve() not in exclude)
+        for name in subfolders:
+            (target / relative / name).mkdir(mode=0o700)
+        for name in sorted(files):
+            _copy_file(here / name, target / relative / name, budget, submission)
+
+
+def _raise(error: OSError) -> None:
+    raise error  # a folder that cannot be read is a copy that cannot be made, not a silent gap
+
+
+def _copy_file(source: Path, target: Path, budget: dict, submission: Path) -> None:
+    if source.is_symlink() or not source.is_file():
+        return  # a link could point at a file the submission may not read
+    budget["left"] -= source.stat().st_size
+    if budget["left"] < 0:
+        raise SubmissionError(f"{printable(submission)}: larger than {MAX_SUBMISSION_BYTES // 2**20} MB")
+    shutil.copyfile(source, target)
+    target.chmod(0o600)
 
 
 def _prepare(work: Path) -> dict[str, Path]:
@@ -203,7 +270,7 @@ def _run_pytest(paths: dict[str, Path], options: RunOptions) -> RawRun:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
     environment.pop("CI", None)
     environment.update({CONFIG_ENVIRONMENT: str(paths["config"]), "PYTHONHASHSEED": "0",
-                        "PYTHONDONTWRITEBYTECODE": "1"})
+                        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8:backslashreplace"})
     limit = options.limits.submission_seconds + GRACE_SECONDS
     run = RawRun()
     with open(paths["log"], "wb") as log:

@@ -46,6 +46,7 @@ BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
           "lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}
 UNARY = {"neg": operator.neg, "pos": operator.pos, "abs": operator.abs}
 PLAIN_NUMBERS = (float, int, bool)
+BACKEND_HANDLE = 0
 _MISSING = object()
 
 
@@ -365,7 +366,8 @@ class Worker:
             return self.get_attribute(request[1], request[2], extras)
         if kind == "call":
             target = self.object_of(request[1])
-            return self.call(getattr(target, request[2]), request[3], request[4], extras)
+            is_gpt = request[1] == BACKEND_HANDLE and request[2] == "gpt"
+            return self.call(getattr(target, request[2]), request[3], request[4], extras, is_gpt)
         if kind == "callobj":
             return self.call(self.object_of(request[1]), request[2], request[3], extras)
         if kind == "flush":
@@ -398,19 +400,23 @@ class Worker:
             return self.decode(request[2]) in target
         raise protocol.ProtocolError(f"unknown request {kind!r}")
 
-    def call(self, function: Any, args_data: list, kwargs_data: list, extras: dict) -> Any:
-        """Call with decoded arguments; lists and dicts the call changed go back to the
-        grader, which applies the change to its own objects (gpt's key/value cache)."""
+    def call(self, function: Any, args_data: list, kwargs_data: list, extras: dict, is_gpt: bool = False) -> Any:
+        """Call with decoded arguments. Nothing the call does to its arguments goes back to
+        the grader, except what `gpt` appends to its key/value cache (the contract's one
+        documented change of an argument)."""
         args = [self.decode(a) for a in args_data]
         kwargs = {k: self.decode(v) for k, v in kwargs_data}
+        sizes = cache_sizes(args, kwargs) if is_gpt else None
         result = function(*args, **kwargs)
-        changed = [[i, self.codec.encode(args[i])] for i, data in enumerate(args_data)
-                   if _mutable(args[i]) and self.codec.encode(args[i]) != data]
-        changed += [[k, self.codec.encode(kwargs[k])] for k, data in kwargs_data
-                    if _mutable(kwargs[k]) and self.codec.encode(kwargs[k]) != data]
-        if changed:
-            extras["args"] = changed
+        if sizes is not None:
+            extras["kv"] = self.appended(sizes, args, kwargs)
         return result
+
+    def appended(self, sizes: dict, args: list, kwargs: dict) -> dict:
+        """What `gpt` appended to each layer's list of its `keys` and `values` arguments."""
+        caches = bound_caches(args, kwargs)
+        return {name: [self.codec.encode(layer[size:]) if isinstance(layer, list) else []
+                       for layer, size in zip(caches[name], sizes[name])] for name in sizes}
 
     def call_back(self, ident: Any, args: tuple, kwargs: dict) -> Any:
         """Call a function of the grader's (train's on_step) and wait for its answer."""
@@ -471,6 +477,24 @@ class Worker:
             self.reference_code_ran = True
 
 
+GPT_CACHE_POSITIONS = {"keys": 4, "values": 5}  # gpt(params, config, token, pos, keys, values)
+
+
+def bound_caches(args: list, kwargs: dict) -> dict:
+    """gpt's `keys` and `values` arguments, however they were passed."""
+    found = {}
+    for name, position in GPT_CACHE_POSITIONS.items():
+        value = args[position] if position < len(args) else kwargs.get(name)
+        found[name] = value if type(value) is list else []
+    return found
+
+
+def cache_sizes(args: list, kwargs: dict) -> dict:
+    """Before a call of the backend's `gpt`: the length of each layer's cache."""
+    return {name: [len(layer) if type(layer) is list else 0 for layer in cache]
+            for name, cache in bound_caches(args, kwargs).items()}
+
+
 def rng_progress(key: int, rng: Any, before: tuple) -> dict:
     """How a generator moved during a call: its position in the same block of numbers,
     or (after it regenerated the block) its whole state."""
@@ -488,10 +512,6 @@ def _instance_dict(obj: Any) -> dict:
         return object.__getattribute__(obj, "__dict__")
     except AttributeError:
         return {}
-
-
-def _mutable(value: Any) -> bool:
-    return type(value) is list or type(value) is dict
 
 
 def _classify_attribute(cls: type, name: str) -> str | None:
