@@ -83,6 +83,7 @@ class ScriptBackend(contract.Backend):
         self._missing: dict[str, str] = {}
         self._functions: dict[str, Callable] = {}
         self._ran: set[int] = set()  # the bindings that have run at least once
+        self._compiled: dict[int, Any] = {}
         self._find_parts()
         self._parts = self._plan_parts()
         self._run_context_free_bindings()
@@ -97,7 +98,7 @@ class ScriptBackend(contract.Backend):
                                                 ("softmax", "softmax(logits)", "probabilities from scores", 1),
                                                 ("rmsnorm", "rmsnorm(x)", "x scaled to a root mean square of 1", 1)):
             self._try(name, lambda n=name, sig=signature, p=purpose, a=arity: find_function(s, n, sig, p, "layers", a))
-        self.gpt_parts = self._try("gpt", lambda: (require_config(s, "layers"), find_gpt(s))[1])
+        self.gpt_parts = self._try("gpt", lambda: _gpt_with_config(s))
         if self.gpt_parts is not None:
             if self.gpt_parts.attention is None:
                 self._missing["attention"] = self.gpt_parts.attention_missing
@@ -199,8 +200,11 @@ class ScriptBackend(contract.Backend):
             self._ran.add(id(binding))
 
     def _exec(self, stmt: ast.stmt) -> None:
-        module = ast.Module(body=[stmt], type_ignores=[])
-        exec(compile(module, str(self.path), "exec"), self.ns)  # noqa: S102 - the script under test
+        code = self._compiled.get(id(stmt))
+        if code is None:  # compiled once: contexts rerun the same few lines thousands of times
+            code = compile(ast.Module(body=[stmt], type_ignores=[]), str(self.path), "exec")
+            self._compiled[id(stmt)] = code
+        exec(code, self.ns)  # noqa: S102 - the script under test
 
     def _compile_blocks(self) -> None:
         blocks = {}
@@ -233,8 +237,9 @@ class ScriptBackend(contract.Backend):
         them (`head_dim = n_embd // n_head`, `params = [...]` from state_dict, `m = [0.0] * ...`)."""
         plan = self._parts[part]
         values = {name: value for name, value in values.items() if name in plan.provides}
+        missing = object()
+        changed = {name for name, value in values.items() if not _same(self.ns.get(name, missing), value)}
         self.ns.update(values)
-        changed = set(values)
         for binding in plan.bindings:
             if binding.writes <= plan.provides:
                 continue
@@ -417,8 +422,8 @@ class ScriptBackend(contract.Backend):
         """The training loop's own body, step by step: forward and backward, then the inline update."""
         self._need("value", "gpt", "loop", "update")
         self._check_hyper_names(hyper)
-        if batch_size != 1:
-            raise NotImplementedError("training: a script trains on one document per step (batch_size=1)")
+        if batch_size < 1:
+            raise ValueError(f"train: batch_size must be at least 1, got {batch_size}")
         if not sequences:
             raise ValueError("train: no sequences to train on")
         stop_step = num_steps if stop_step is None else stop_step
@@ -428,9 +433,8 @@ class ScriptBackend(contract.Backend):
         self._set_moments(order, m, v)
         losses = []
         for step in range(start_step, stop_step):
-            tokens = list(batch_for_step(sequences, step, 1)[0])
             with cyclic_gc_paused():
-                loss = float(self._functions["forward"](tokens, step).data)
+                loss = self._forward_batch(batch_for_step(sequences, step, batch_size), step, weights)
                 self._functions["update"](step)
             losses.append(loss)
             if on_step is not None:
@@ -439,6 +443,22 @@ class ScriptBackend(contract.Backend):
         return TrainResult(params={n: [[float(w.data) for w in row] for row in rows] for n, rows in weights.items()},
                            m=_by_name(order, m_list, config), v=_by_name(order, v_list, config),
                            losses=losses, next_step=stop_step)
+
+    def _forward_batch(self, batch: list[Sequence[int]], step: int, weights: dict[str, list[list[Any]]]) -> float:
+        """The script's forward-and-backward lines once per sequence of the step; the mean loss.
+
+        A script trains on one document per step (batch_size 1, the reference). For a bigger
+        batch its lines run once per sequence: backward() adds each sequence's gradients to the
+        weights' grads, so dividing by the batch size gives the gradient of the mean loss, and
+        the script's own update then takes one step with it.
+        """
+        losses = [float(self._functions["forward"](list(tokens), step).data) for tokens in batch]
+        if len(batch) > 1:
+            for rows in weights.values():
+                for row in rows:
+                    for w in row:
+                        w.grad = w.grad / len(batch)
+        return losses[0] if len(losses) == 1 else sum(losses) / len(losses)
 
     def _parameter_order(self, weights: dict[str, list[list[Any]]]) -> list[tuple[str, int, int]]:
         """Where each entry of the script's flat `params` list sits in the weights: (name, row, col)."""
@@ -464,6 +484,12 @@ class ScriptBackend(contract.Backend):
 CONFIG_PROVIDED = ("n_layer", "n_embd", "n_head", "block_size")
 
 
+def _gpt_with_config(script: Script):
+    found = find_gpt(script)  # first: "define gpt" is the more useful message for a script without it
+    require_config(script, "layers")
+    return found
+
+
 def _require_value(script: Script) -> ast.ClassDef:
     found = script.class_def("Value")
     if found is None:
@@ -471,6 +497,13 @@ def _require_value(script: Script) -> ast.ClassDef:
                       "(`data`, `grad` starting at 0), its operations (+ * ** log exp relu, and - / built from them) "
                       "and `backward()`.")
     return found
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether a provided name keeps its value (then the lines reading it need not rerun)."""
+    if a is b:
+        return True
+    return type(a) is type(b) and isinstance(a, (int, float, str)) and a == b
 
 
 def _floats(vector: Sequence[Any]) -> list[float]:

@@ -1,0 +1,211 @@
+"""Checking a microgpt script as it is (`--backend=path/to/microgpt.py`, no Backend class).
+
+The scripts under tests/scripts/ are the test data:
+
+* `microgpt.py`: a correct script in the original's style; it must pass every counted area,
+  and it must still run as a normal script;
+* `bugs/*.py`: the same script with one classic bug each (the first line names the bug and
+  its area); its area must fail, and every area that does not run the buggy line must pass;
+* `partial/microgpt.py`: a script half written; the parts it lacks are *not implemented*,
+  each with a message naming what to write.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from microgpt_spec.registry import BackendLoadError, find_backend
+from microgpt_spec.script_backend import ScriptBackend, load_script_backend
+from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS, AdamHyper, Config
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SCRIPTS = HERE / "scripts"
+CORRECT = SCRIPTS / "microgpt.py"
+BUGS = sorted((SCRIPTS / "bugs").glob("*.py"))
+PARTIAL = SCRIPTS / "partial" / "microgpt.py"
+SMALL = Config(vocab_size=5, n_layer=1, n_embd=4, n_head=2, block_size=4)
+
+
+def run_conformance(script: Path, areas: list[str], out: Path) -> dict:
+    command = [
+        sys.executable, "-m", "pytest", str(REPO / "conformance"), f"--backend={script}",
+        f"--area={','.join(areas)}", "--hypothesis-profile=ci", f"--spec-json={out}",
+        "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+    ]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    if not out.exists():
+        pytest.fail(f"the conformance run wrote no report:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def verdicts(report: dict) -> dict[str, str]:
+    return {area: result["verdict"] for area, result in report["areas"].items()}
+
+
+def depends_on(area: str, other: str) -> bool:
+    direct = AREA_DEPENDS_ON[area]
+    return other in direct or any(depends_on(a, other) for a in direct)
+
+
+def bug_area(script: Path) -> str:
+    """The area named on the bug script's first line: `# BUG for the adam area: ...`."""
+    found = re.match(r"# BUG for the (\w+) area: (.*)", script.read_text().splitlines()[0])
+    assert found, f"{script.name}: the first line must say `# BUG for the AREA area: what is wrong`"
+    return found.group(1)
+
+
+# --------------------------------------------------------------------------- whole runs
+def test_the_correct_script_passes_every_counted_area(tmp_path):
+    report = run_conformance(CORRECT, list(AREAS), tmp_path / "report.json")
+    got = verdicts(report)
+    failing = [t["message"][:500] for t in report["tests"] if t["status"] != "passed" and t["area"] in AREAS]
+    assert got == {area: "PASS" for area in AREAS}, f"{got}\n{failing}"
+
+
+@pytest.mark.parametrize("script", BUGS, ids=lambda p: p.stem)
+def test_a_bug_fails_its_area_and_only_the_areas_that_use_it(script, tmp_path):
+    area = bug_area(script)
+    must_pass = [a for a in AREAS if a != area and not depends_on(a, area)]
+    got = verdicts(run_conformance(script, [area, *must_pass], tmp_path / "report.json"))
+    assert got.get(area) == "FAIL", f"{script.name}: the {area} area did not catch the bug: {got}"
+    wrongly = {a: got.get(a) for a in must_pass if got.get(a) != "PASS"}
+    assert not wrongly, f"{script.name}: areas that do not use the buggy line did not pass: {wrongly}"
+
+
+def test_each_bug_script_is_the_correct_script_with_a_few_lines_changed():
+    correct = CORRECT.read_text().splitlines()
+    for script in BUGS:
+        lines = script.read_text().splitlines()[2:]  # the two header comment lines aside
+        changed = [(a, b) for a, b in zip(correct, lines) if a != b]
+        assert 0 < len(changed) + abs(len(correct) - len(lines)) <= 3, f"{script.name} drifted from microgpt.py"
+        assert bug_area(script) in AREAS
+
+
+def test_a_half_written_script_is_not_implemented_where_it_stops(tmp_path):
+    report = run_conformance(PARTIAL, list(AREAS), tmp_path / "report.json")
+    got = verdicts(report)
+    assert got["ops"] == "PASS" and got["autograd"] == "PASS", got
+    assert got["layers"] == "partly implemented", got
+    for area in ("tokenizer", "loss", "adam", "sampling", "training"):
+        assert got[area] == "not implemented", got
+    messages = {t["message"] for t in report["tests"] if t["status"] == "not implemented"}
+    assert any("def gpt(token_id, pos_id, keys, values)" in m for m in messages), messages
+    assert any("uchars" in m and "BOS" in m for m in messages), messages
+
+
+# --------------------------------------------------------------------------- running it directly
+def test_the_correct_script_still_runs_as_a_script(tmp_path):
+    names = (REPO / "data" / "names.txt").read_text().splitlines()[:200]
+    (tmp_path / "input.txt").write_text("\n".join(names) + "\n")
+    text = CORRECT.read_text()
+    assert text.count("num_steps = 1000\n") == 1
+    (tmp_path / "microgpt.py").write_text(text.replace("num_steps = 1000\n", "num_steps = 2\n"))
+    done = subprocess.run([sys.executable, "microgpt.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "num params: 4192" in done.stdout and "step    2 /    2" in done.stdout
+    assert len(re.findall(r"^sample +\d+: ", done.stdout, re.MULTILINE)) == 20
+
+
+# --------------------------------------------------------------------------- loading
+def test_the_registry_checks_a_script_without_importing_it(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    shutil.copy(CORRECT, folder / "microgpt.py")
+    for spec in (str(folder / "microgpt.py"), str(folder)):
+        loaded = find_backend(spec)
+        assert isinstance(loaded.backend, ScriptBackend)
+        assert loaded.origin == str((folder / "microgpt.py").resolve())
+    assert not (folder / "input.txt").exists(), "the script's download ran"
+    assert capsys.readouterr().out == "", "the script's printing ran"
+
+
+def test_nothing_but_the_needed_definitions_runs(tmp_path):
+    text = CORRECT.read_text().replace(
+        'random.shuffle(docs)\n', 'random.shuffle(docs)\nopen("top-level-ran.txt", "w").write("x")\n')
+    script = tmp_path / "microgpt.py"
+    script.write_text(text)
+    backend = load_script_backend(script)
+    backend.train(backend.init_params(SMALL, random.Random(0)), SMALL, [[4, 0, 1, 4]], 2)
+    backend.generate(backend.init_params(SMALL, random.Random(0)), SMALL, 0.5, random.Random(1))
+    assert not (tmp_path / "top-level-ran.txt").exists()
+    assert not Path("top-level-ran.txt").exists()
+
+
+def test_a_file_with_a_backend_class_is_still_imported(tmp_path):
+    script = tmp_path / "mine.py"
+    script.write_text("from microgpt_spec.backends.pure import Backend\n\nclass Value:\n    pass\n")
+    assert find_backend(str(script)).name == "pure"
+
+
+def test_a_failing_definition_line_is_named(tmp_path):
+    script = tmp_path / "microgpt.py"
+    script.write_text(CORRECT.read_text().replace("std=0.08):", "std=float('eight')):"))
+    with pytest.raises(BackendLoadError, match=r"line \d+ \(`def matrix\(.*`\) raised ValueError"):
+        find_backend(str(script))
+
+
+# --------------------------------------------------------------------------- not implemented, with advice
+def backend_from(tmp_path, old: str, new: str) -> ScriptBackend:
+    text = CORRECT.read_text()
+    assert text.count(old) == 1, old
+    script = tmp_path / "microgpt.py"
+    script.write_text(text.replace(old, new))
+    return load_script_backend(script)
+
+
+def test_a_missing_gpt_names_the_function_to_write(tmp_path):
+    backend = backend_from(tmp_path, "def gpt(token_id, pos_id, keys, values):", "def forward(token_id, pos_id, keys, values):")
+    with pytest.raises(NotImplementedError, match=r"def gpt\(token_id, pos_id, keys, values\)"):
+        backend.gpt(backend.init_params(SMALL, random.Random(0)), SMALL, 0, 0, [[]], [[]])
+
+
+def test_a_hard_coded_adam_setting_cannot_be_varied(tmp_path):
+    backend = backend_from(tmp_path, "(v_hat**0.5 + eps)", "(v_hat**0.5 + 1e-8)")
+    backend.adam([backend.value(1.0)], AdamHyper())  # the defaults: fine
+    with pytest.raises(NotImplementedError, match="no top-level name for eps"):
+        backend.adam([backend.value(1.0)], AdamHyper(eps=1e-6))
+
+
+def test_a_training_loop_over_a_literal_range_says_how_to_write_it(tmp_path):
+    backend = backend_from(tmp_path, "for step in range(num_steps):", "for step in range(1000):")
+    with pytest.raises(NotImplementedError, match=r"for step in range\(num_steps\)"):
+        backend.loss_and_grads(backend.init_params(SMALL, random.Random(0)), SMALL, [4, 0, 4])
+
+
+def test_a_script_without_sampling_loop_is_not_implemented_for_sampling(tmp_path):
+    text = CORRECT.read_text()
+    script = tmp_path / "microgpt.py"
+    script.write_text(text[: text.index("# ---------------------------------------------------------------- sampling")])
+    backend = load_script_backend(script)
+    with pytest.raises(NotImplementedError, match="sampling loop"):
+        backend.sample_next([0.0, 1.0], 1.0, random.Random(0))
+    assert backend.build_tokenizer(["ab"]).sequence("ba") == [2, 1, 0, 2]  # the rest still works
+
+
+# --------------------------------------------------------------------------- the script's own lines run
+def test_the_update_is_the_scripts_own_line(tmp_path):
+    # Gradient ascent in the script's update: the adam area sees the script's line, not a copy.
+    backend = backend_from(tmp_path, "p.data -= lr_t * m_hat", "p.data += lr_t * m_hat")
+    node = backend.value(1.0)
+    opt = backend.adam([node], AdamHyper())
+    node.grad = 2.0
+    opt.step(0, 10)
+    assert node.data == pytest.approx(1.01) and node.grad == 0
+
+
+def test_sampling_draws_from_the_given_generator(tmp_path):
+    backend = load_script_backend(CORRECT)
+    params = backend.init_params(SMALL, random.Random(0))
+    first = backend.generate(params, SMALL, 1.0, random.Random(7))
+    assert first == backend.generate(params, SMALL, 1.0, random.Random(7))
+    assert all(0 <= i < SMALL.bos for i in first) and len(first) <= SMALL.block_size
