@@ -4,7 +4,9 @@ Every file is written *atomically*: the new content goes to a temporary file in 
 folder, is flushed to disk, and only then renamed over the old name. A rename within one
 folder is atomic, so whoever reads the file (a person, `--resume`, `sample`) sees either
 the old complete file or the new complete file, never half of one, whenever the process
-is stopped (Ctrl-C, `kill`, a power cut after the fsync).
+is stopped (Ctrl-C, `kill`, a power cut after the fsync). The exceptions are the files of
+one line per step, which a long run would otherwise rewrite whole at every save: they
+grow by appending (`GrowingFile`), and the checkpoint says how many of their lines count.
 
 What a run writes, besides the checkpoint (`microgpt_spec.checkpoint`):
 
@@ -14,7 +16,8 @@ What a run writes, besides the checkpoint (`microgpt_spec.checkpoint`):
                   with a batch, the mean over its documents of each one's mean)
       loss_mean   the running mean: the mean of the last `RUNNING_MEAN_WINDOW` losses
       lr          the learning rate used at that step: lr * (1 - s / num_steps)
-      seconds     the wall time that step took
+      seconds     the wall time since the step before ended: the step, and the save
+                  before it if there was one (held-out evaluations left out)
       tokens      the positions the step was scored on: sum over its documents of
                   min(block_size, len(tokens) - 1)  (`train` writes these two columns)
       tokens_per_s  tokens / seconds
@@ -34,7 +37,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 #: The running mean shown in the progress bar, the CSV and the plot: the last 50 steps.
 #: Each step sees one document, so one step's loss is noisy; 50 of them show the trend.
@@ -73,27 +76,75 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def append_text(path: str | os.PathLike[str], text: str) -> None:
+    """Add `text` at the end of `path` and flush it to disk, Ctrl-C held back meanwhile.
+
+    Not atomic as a rename is: a power cut can leave part of the text. `GrowingFile`
+    makes that harmless (its owner records how many lines count, after they are on disk).
+    """
+    with interrupts_deferred(), open(path, "a", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+class GrowingFile:
+    """A file of one line per training step, kept in step with a run that only grows,
+    for the cost of the new lines alone (a long run saves often: rewriting every line at
+    every save made saving cost more than training).
+
+    The first `sync` of a session writes the whole file atomically (so lines left over
+    from a run that stopped between two writes, or a part-written last line, go away);
+    later ones append the lines added since. Whoever reads the file trusts only as many
+    lines as the run's checkpoint, written after them, says it has done steps.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: str) -> None:
+        self.path, self.header = Path(path), header
+        self.lines_on_disk: int | None = None  # None: this session has not written it yet
+
+    def sync(self, line: Callable[[int], str], count: int) -> None:
+        """Make the file the header, then line(0) .. line(count - 1) (each ending in a newline)."""
+        whole = self.lines_on_disk is None or count < self.lines_on_disk
+        first = 0 if whole else self.lines_on_disk
+        text = "".join(line(i) for i in range(first, count))
+        with interrupts_deferred():  # Ctrl-C must not fall between the write and its count
+            if whole:
+                atomic_write_text(self.path, self.header + text)
+            elif text:
+                append_text(self.path, text)
+            self.lines_on_disk = count
+
+
 def _umask() -> int:
     mask = os.umask(0)  # the only way to read it is to set it, so put it straight back
     os.umask(mask)
     return mask
 
 
+_deferring = False  # inside an interrupts_deferred block already
+
+
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back inside the block; raise KeyboardInterrupt after it.
 
+    A block inside another defers to the outer one, so that a write and the note that it
+    was done (`GrowingFile`) are one block that Ctrl-C cannot split.
     Signal handlers can only be set from the main thread; elsewhere this does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
+    global _deferring
+    if _deferring or threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
     watched = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in watched}
+    _deferring = True
     try:
         yield
     finally:
+        _deferring = False
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received:
@@ -135,6 +186,29 @@ def learning_rate(lr: float, step: int, num_steps: int) -> float:
     return lr * (1 - step / num_steps)
 
 
+def metrics_header(throughput: bool) -> str:
+    return ",".join(METRICS_COLUMNS + (THROUGHPUT_COLUMNS if throughput else ())) + "\n"
+
+
+def metrics_row(
+    s: int,
+    losses: Sequence[float],
+    seconds: Sequence[float],
+    lr: float,
+    num_steps: int,
+    tokens: Sequence[int] | None = None,
+) -> str:
+    """Line s (0-based step) of metrics.csv; it reads only steps up to s, so the lines of
+    a growing run can be appended as its steps come."""
+    window = losses[max(0, s - RUNNING_MEAN_WINDOW + 1) : s + 1]
+    took = seconds[s]
+    row = [s + 1, repr(float(losses[s])), repr(sum(window) / len(window)),
+           repr(learning_rate(lr, s, num_steps)), f"{took:.6f}"]  # fmt: skip
+    if tokens is not None:
+        row += [tokens[s], f"{tokens[s] / took:.1f}" if took > 0 else ""]
+    return ",".join(str(cell) for cell in row) + "\n"
+
+
 def metrics_csv(
     losses: Sequence[float],
     seconds: Sequence[float],
@@ -146,15 +220,8 @@ def metrics_csv(
 
     With `tokens` (each step's token count) the throughput columns are added.
     """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(METRICS_COLUMNS + (THROUGHPUT_COLUMNS if tokens is not None else ()))
-    for s, (loss, mean, took) in enumerate(zip(losses, running_means(losses), seconds)):
-        row = [s + 1, repr(float(loss)), repr(mean), repr(learning_rate(lr, s, num_steps)), f"{took:.6f}"]
-        if tokens is not None:
-            row += [tokens[s], f"{tokens[s] / took:.1f}" if took > 0 else ""]
-        writer.writerow(row)
-    return out.getvalue()
+    rows = (metrics_row(s, losses, seconds, lr, num_steps, tokens) for s in range(len(losses)))
+    return metrics_header(tokens is not None) + "".join(rows)
 
 
 def eval_csv(evaluations: Iterable[Any]) -> str:
@@ -191,6 +258,20 @@ def _pyplot():
     return plt
 
 
+def _ticker():
+    import matplotlib.ticker
+
+    return matplotlib.ticker
+
+
+def running_mean_label(num_steps: int) -> str:
+    """What the thick curve is, for a run of `num_steps`: until the window fills, every
+    point is the mean of all the steps before it."""
+    if num_steps > RUNNING_MEAN_WINDOW:
+        return f"mean of the last {RUNNING_MEAN_WINDOW} steps"
+    return "mean of the steps so far"
+
+
 def save_figure(figure, path: str | os.PathLike[str]) -> Path:
     """Render `figure` as PNG and write it atomically."""
     buffer = io.BytesIO()
@@ -224,12 +305,13 @@ def plot_losses(
             color=colour,
             linestyle=style,
             linewidth=2,
-            label=f"{label}: mean of last {RUNNING_MEAN_WINDOW}",
+            label=f"{label}: {running_mean_label(len(losses))}",
         )
     for index, (label, series) in enumerate((points or {}).items(), start=len(curves)):
         if series:
             steps, values = zip(*series)
             axes.plot(steps, values, color=f"C{index}", marker="o", markersize=4, linewidth=1.5, label=label)
+    axes.xaxis.set_major_locator(_ticker().MaxNLocator(integer=True))  # steps are whole: no tick at 1.5
     axes.set_xlabel("step")
     axes.set_ylabel("loss (cross-entropy, nats)")
     axes.set_title(title)

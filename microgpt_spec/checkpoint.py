@@ -16,17 +16,30 @@ run so that the result is bit for bit the result of a run that was never stopped
                              --holdout fraction with the number of documents it held out
     rng_state                the random generator's state after the weights were drawn:
                              training draws nothing, so this is where sampling continues
-    losses, step_seconds     each step's loss and wall time so far (len == next_step)
+    backend                  the backend that trained it, as `--backend` finds it again (a
+                             registered name, a module, or a file's absolute path); `train
+                             --resume` continues on it unless told otherwise
+    history                  the name of the history file (below)
     evals                    held-out evaluations so far: after how many steps, the mean
                              loss of the held-out documents and of as many training ones
     params, m, v             the weights and Adam's two moment estimates, by the reference
                              names and shapes (`param_shapes(config)`), rows of floats
 
+Each step's loss and wall time (`losses`, `step_seconds`: the run's history) go to a
+second file beside it, `checkpoint.history.csv` for `checkpoint.json`: a header
+`step,loss,seconds`, then one line per step. A run saves every few steps; rewriting a
+history of 20,000 steps at every save cost more than the training, so `CheckpointWriter`
+appends only the steps since its last save. The history is written first and the JSON
+after it, and only the first `next_step` lines count, so a run stopped between the two
+(or during the append) still loads. Sampling needs only the JSON file.
+
 JSON is plain text that every language reads, and Python writes a float's shortest repr,
-which reads back as exactly the same float: nothing is rounded on the way through.
+which reads back as exactly the same float: nothing is rounded on the way through (the
+history's CSV holds the same reprs).
 Format version 1 had no batch_size, holdout or evals: such a checkpoint reads as batch 1,
-nothing held out, no evaluations (which is what it was).
-`save` writes atomically (see `microgpt_spec.artifacts`). `load` checks everything
+nothing held out, no evaluations (which is what it was). Versions 1 and 2 held the history
+in the JSON (`losses`, `step_seconds`) and no backend; they still load.
+The JSON is written atomically (see `microgpt_spec.artifacts`). `load` checks everything
 above and raises one `CheckpointError` that names the problem.
 """
 
@@ -41,13 +54,16 @@ from pathlib import Path
 from typing import Any
 
 from microgpt_spec import __version__
-from microgpt_spec.artifacts import atomic_write_text
+from microgpt_spec.artifacts import GrowingFile, atomic_write_text
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, check_params
 
 FORMAT = "microgpt-spec checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: The checkpoint's file name inside a run folder.
 FILENAME = "checkpoint.json"
+#: The history beside it (see `history_file`), and its first line.
+HISTORY_FILENAME = "checkpoint.history.csv"
+HISTORY_HEADER = "step,loss,seconds\n"
 
 CONFIG_FIELDS = ("vocab_size", "n_layer", "n_embd", "n_head", "block_size")
 
@@ -103,6 +119,7 @@ class Checkpoint:
     written_by: str = ""
     batch_size: int = 1
     evals: list[Evaluation] = field(default_factory=list)
+    backend: str = ""  # how to load the backend that trained it ("": not recorded)
 
     @property
     def complete(self) -> bool:
@@ -144,9 +161,16 @@ def checkpoint_file(path: str | os.PathLike[str]) -> Path:
     return path / FILENAME if path.is_dir() or not path.suffix else path
 
 
+def history_file(path: str | os.PathLike[str]) -> Path:
+    """The history beside a checkpoint: checkpoint.json -> checkpoint.history.csv."""
+    file = checkpoint_file(path)
+    return file.with_name(f"{file.stem}.history.csv")
+
+
 # --------------------------------------------------------------------- saving
-def to_json(checkpoint: Checkpoint) -> dict[str, Any]:
-    """The checkpoint as JSON-ready data, small fields first, the weights last."""
+def to_json(checkpoint: Checkpoint, history_name: str = HISTORY_FILENAME) -> dict[str, Any]:
+    """The checkpoint as JSON-ready data, small fields first, the weights last (the
+    history, `losses` and `step_seconds`, goes to the file `history_name`)."""
     version, internal, gauss_next = checkpoint.rng_state
     return {
         "format": FORMAT,
@@ -161,8 +185,8 @@ def to_json(checkpoint: Checkpoint) -> dict[str, Any]:
         "adam": asdict(checkpoint.hyper),
         "data": asdict(checkpoint.data),
         "rng_state": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
-        "losses": [float(x) for x in checkpoint.losses],
-        "step_seconds": [float(x) for x in checkpoint.step_seconds],
+        "backend": checkpoint.backend,
+        "history": history_name,
         "evals": [asdict(evaluation) for evaluation in checkpoint.evals],
         "params": _plain(checkpoint.params),
         "m": _plain(checkpoint.m),
@@ -174,35 +198,103 @@ def _plain(params: Params) -> Params:
     return {name: [[float(x) for x in row] for row in rows] for name, rows in params.items()}
 
 
-def dumps(checkpoint: Checkpoint) -> str:
+def dumps(checkpoint: Checkpoint, **to_json_options: Any) -> str:
     """JSON text with one top-level field per line (so `head` shows the small ones)."""
     compact = dict(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    lines = [
-        f"{json.dumps(key)}: {json.dumps(value, **compact)}" for key, value in to_json(checkpoint).items()
-    ]
+    fields = to_json(checkpoint, **to_json_options)
+    lines = [f"{json.dumps(key)}: {json.dumps(value, **compact)}" for key, value in fields.items()]
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
+def history_line(checkpoint: Checkpoint, s: int) -> str:
+    """Line s (0-based step) of the history file."""
+    return f"{s + 1},{float(checkpoint.losses[s])!r},{float(checkpoint.step_seconds[s])!r}\n"
+
+
+class CheckpointWriter:
+    """Saves one run's checkpoint again and again: the history file grows by the steps
+    since the last save (the first save writes it whole), then the JSON is replaced
+    atomically. Nothing is written if the state holds a value that is not finite."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.file = checkpoint_file(path)
+        self.history = GrowingFile(history_file(self.file), HISTORY_HEADER)
+
+    def save(self, checkpoint: Checkpoint) -> Path:
+        new = slice(self.history.lines_on_disk or 0, checkpoint.next_step)  # the steps not on disk yet
+        if not all(map(math.isfinite, (*checkpoint.losses[new], *checkpoint.step_seconds[new]))):
+            raise CheckpointError("cannot save a checkpoint whose history holds a value that is not finite")
+        try:
+            text = dumps(checkpoint, history_name=self.history.path.name)
+        except ValueError as error:  # allow_nan=False: a weight is inf or nan
+            raise CheckpointError(
+                f"cannot save a checkpoint holding a value that is not finite ({error})"
+            ) from None
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        self.history.sync(lambda s: history_line(checkpoint, s), checkpoint.next_step)
+        return atomic_write_text(self.file, text)
+
+
 def save(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Path:
-    """Write the checkpoint to `path` (a run folder or a file), atomically."""
-    try:
-        text = dumps(checkpoint)
-    except ValueError as error:  # allow_nan=False: a weight or a loss is inf or nan
-        raise CheckpointError(
-            f"cannot save a checkpoint holding a value that is not finite ({error})"
-        ) from None
-    return atomic_write_text(checkpoint_file(path), text)
+    """Write the checkpoint to `path` (a run folder or a file) and its whole history
+    beside it. To save a growing run again and again, use one `CheckpointWriter`."""
+    return CheckpointWriter(path).save(checkpoint)
 
 
 # --------------------------------------------------------------------- loading
-def load(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read and check a checkpoint; any problem raises one CheckpointError."""
+def load(path: str | os.PathLike[str], *, with_history: bool = True) -> Checkpoint:
+    """Read and check a checkpoint; any problem raises one CheckpointError.
+
+    with_history=False reads the JSON file alone (enough to sample): `losses` and
+    `step_seconds` are then empty whatever `next_step` says."""
     file = checkpoint_file(path)
     data = _read_json(file)
     try:
-        return from_json(data)
+        state = from_json(data)
+        if not with_history:
+            return replace(state, losses=[], step_seconds=[])
+        if data["format_version"] < 3:  # the history is in the JSON
+            return state
+        losses, seconds = read_history(file.with_name(data["history"]), state.next_step)
+        return replace(state, losses=losses, step_seconds=seconds)
     except CheckpointError as error:
         raise CheckpointError(f"{file}: {error}") from None
+
+
+def read_history(path: Path, steps: int) -> tuple[list[float], list[float]]:
+    """The first `steps` lines of a history file (lines after them are a save that did
+    not finish, and do not count): each step's loss and seconds."""
+    losses, seconds = [], []
+    try:
+        with path.open(encoding="utf-8") as lines:
+            if steps and next(lines, "") != HISTORY_HEADER:
+                raise CheckpointError(f"its history {path} does not start with {HISTORY_HEADER.strip()!r}")
+            for s, line in zip(range(steps), lines):
+                loss, took = _history_line(line, s, path)
+                losses.append(loss)
+                seconds.append(took)
+    except FileNotFoundError:
+        if steps:
+            raise CheckpointError(
+                f"its history {path} (each step's loss) is missing; sampling needs only the "
+                "checkpoint, but resuming needs both"
+            ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"its history {path} cannot be read: {error}") from None
+    if len(losses) < steps:
+        raise CheckpointError(f"its history {path} has {len(losses)} steps of the {steps} done")
+    return losses, seconds
+
+
+def _history_line(line: str, s: int, path: Path) -> tuple[float, float]:
+    cells = line.rstrip("\n").split(",")
+    try:
+        step, loss, took = int(cells[0]), float(cells[1]), float(cells[2])
+    except (ValueError, IndexError):
+        step = None
+    if step != s + 1 or len(cells) != 3 or not (math.isfinite(loss) and math.isfinite(took)):
+        raise CheckpointError(f"line {s + 2} of its history {path} is not step {s + 1}'s: {line.strip()!r}")
+    return loss, took
 
 
 def _read_json(file: Path) -> dict[str, Any]:
@@ -231,7 +323,8 @@ def _read_json(file: Path) -> dict[str, Any]:
 
 
 def from_json(data: dict[str, Any]) -> Checkpoint:
-    """The inverse of `to_json`, checking every field."""
+    """The inverse of `to_json`, checking every field. From version 3 on, the history
+    (`losses`, `step_seconds`) is in its own file: `load` reads it; here it is empty."""
     version = _check_version(data)
     missing = [key for key in to_json_keys(version) if key not in data]
     if missing:
@@ -242,11 +335,13 @@ def from_json(data: dict[str, Any]) -> Checkpoint:
     next_step, num_steps = _int(data, "next_step", 0), _int(data, "num_steps", 1)
     if next_step > num_steps:
         raise CheckpointError(f"next_step {next_step} is past num_steps {num_steps}")
-    losses, seconds = _floats(data, "losses"), _floats(data, "step_seconds")
-    if len(losses) != next_step or len(seconds) != next_step:
-        raise CheckpointError(
-            f"it records {len(losses)} losses and {len(seconds)} step times for {next_step} steps done"
-        )
+    losses, seconds = _inline_history(data, version, next_step)
+    backend = data.get("backend", "")
+    history = data.get("history", "")
+    if not isinstance(backend, str):
+        raise CheckpointError(f"backend must be text, got {backend!r}")
+    if version >= 3 and not (isinstance(history, str) and history and Path(history).name == history):
+        raise CheckpointError(f"history must name a file beside the checkpoint, got {history!r}")
     batch_size = _int(data, "batch_size", 1) if "batch_size" in data else 1
     return Checkpoint(
         config=config,
@@ -265,16 +360,29 @@ def from_json(data: dict[str, Any]) -> Checkpoint:
         written_by=str(data.get("written_by", "")),
         batch_size=batch_size,
         evals=_evals(data.get("evals", []), next_step),
+        backend=backend,
     )
+
+
+def _inline_history(data: dict[str, Any], version: int, next_step: int) -> tuple[list[float], list[float]]:
+    """Versions 1 and 2: (losses, step_seconds) from the JSON. Later: two empty lists."""
+    if version >= 3:
+        return [], []
+    losses, seconds = _floats(data, "losses"), _floats(data, "step_seconds")
+    if len(losses) != next_step or len(seconds) != next_step:
+        raise CheckpointError(
+            f"it records {len(losses)} losses and {len(seconds)} step times for {next_step} steps done"
+        )
+    return losses, seconds
 
 
 def to_json_keys(version: int = FORMAT_VERSION) -> tuple[str, ...]:
     """The fields a checkpoint of format `version` must have."""
     keys = (
-        "config", "chars", "seed", "num_steps", "next_step", "adam", "data",
-        "rng_state", "losses", "step_seconds", "params", "m", "v",
+        "config", "chars", "seed", "num_steps", "next_step", "adam", "data", "rng_state", "params", "m", "v",
     )  # fmt: skip
-    return keys + (("batch_size", "evals") if version >= 2 else ())
+    history = ("history", "backend") if version >= 3 else ("losses", "step_seconds")
+    return keys + history + (("batch_size", "evals") if version >= 2 else ())
 
 
 def _check_version(data: dict[str, Any]) -> int:

@@ -25,6 +25,14 @@ class CommandError(Exception):
     """Bad input: the message is shown to the user as it is."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but an option error is told first, in one line, with where to read more
+    (argparse's own starts with the usage, many lines for `train`, and the error last)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n(see: {self.prog} --help)\n")
+
+
 def _command_modules():
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         if not info.name.startswith("_"):
@@ -32,7 +40,7 @@ def _command_modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="microgpt-spec",
         description="Train, sample, check and grade microgpt implementations.",
     )

@@ -33,17 +33,19 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import time
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from microgpt_spec.checkpoint import Checkpoint, CheckpointError, DataSource, Evaluation, load
 from microgpt_spec.cli import CommandError
 from microgpt_spec.data import NAMES_PATH, DataError, load_docs, sha256_of
 from microgpt_spec.recipe import SHAPE_FIELDS, make_config, plain_copy
-from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend
-from microgpt_spec.spec.contract import AdamHyper, Config, Params, zeros_like
+from microgpt_spec.progress import SessionClock
+from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend, registered_backends
+from microgpt_spec.spec.contract import AREA_METHODS, AREAS, AdamHyper, Config, Params, zeros_like
 
 LONG_DOCS_POLICIES = ("truncate", "skip", "refuse")
 
@@ -93,6 +95,66 @@ def load_backend(spec: str) -> LoadedBackend:
         return find_backend(spec)
     except BackendLoadError as error:
         raise CommandError(str(error)) from None
+
+
+def backend_to_record(spec: str) -> str:
+    """How a checkpoint names its backend so that `--resume` finds it again, maybe from
+    another folder: a file or folder by its absolute path, a registered name or a module
+    as given."""
+    path_part, colon, attribute = spec.rpartition(":")
+    if colon and path_part.endswith(".py") and Path(path_part).is_file():
+        return f"{Path(path_part).resolve()}:{attribute}"
+    if spec not in registered_backends() and Path(spec).exists():
+        return str(Path(spec).resolve())
+    return spec
+
+
+# --------------------------------------------------------------------- parts not written yet
+#: "AREA: PART..." at the start of a NotImplementedError's message, as the contract's base
+#: class, the student stub and the new-backend scaffold write them.
+PART_MESSAGE = re.compile(r"\s*(?P<area>\w+):\s*(?P<part>[A-Za-z_][\w.]*)")
+
+
+def call_part(backend: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    """backend.method(*args, **kwargs), where a part not written yet (NotImplementedError,
+    or no such method at all) ends the command with one message naming it."""
+    part = contract_method(backend, method)
+    with parts_written(method):
+        return part(*args, **kwargs)
+
+
+def contract_method(backend: Any, method: str) -> Callable[..., Any]:
+    """backend.method; a backend without it has not written that part (a plain object
+    need not subclass the contract's base class)."""
+    try:
+        return getattr(backend, method)
+    except AttributeError:
+        raise CommandError(not_written(method, "")) from None
+
+
+@contextmanager
+def parts_written(method: str) -> Iterator[None]:
+    """Inside the block, NotImplementedError becomes a CommandError that says which part
+    is missing and which area of the spec to finish first (`method` is the contract
+    method the block calls)."""
+    try:
+        yield
+    except NotImplementedError as error:
+        raise CommandError(not_written(method, str(error))) from None
+
+
+def not_written(method: str, message: str) -> str:
+    """'training: init_params is not implemented yet; finish the training area first', or,
+    when the part that raised is one that `method` uses, both names and the area of the
+    missing one."""
+    area = next((a for a, methods in AREA_METHODS.items() if method in methods), "training")
+    named = PART_MESSAGE.match(message)
+    if named is None or named["area"] not in AREAS or named["part"] == method:
+        return f"{area}: {method} is not implemented yet; finish the {area} area first"
+    return (
+        f"{area}: {method} uses {named['part']}, which is not implemented yet; "
+        f"finish the {named['area']} area first"
+    )
 
 
 # --------------------------------------------------------------------- documents
@@ -201,9 +263,18 @@ def split(items: Sequence[Any], source: DataSource) -> tuple[list[Any], list[Any
 
 def encode_all(tokenizer: Any, docs: Sequence[str]) -> list[list[int]]:
     try:
-        return [list(tokenizer.sequence(doc)) for doc in docs]
+        with parts_written("build_tokenizer"):  # the tokenizer's own methods are that part's
+            return [list(tokenizer.sequence(doc)) for doc in docs]
     except (KeyError, ValueError) as error:
         raise CommandError(f"a document cannot be encoded: {error}") from None
+
+
+def build_tokenizer(backend: Any, docs: Sequence[str]) -> Any:
+    """The backend's tokenizer of `docs`, with its characters at hand (`.chars`)."""
+    with parts_written("build_tokenizer"):
+        tokenizer = call_part(backend, "build_tokenizer", docs)
+        list(tokenizer.chars)
+    return tokenizer
 
 
 def check_same_chars(expected: Sequence[str], found: Sequence[str], what: str) -> None:
@@ -250,9 +321,9 @@ def fresh_state(
 
     The tokenizer sees every document, held-out ones included: the vocabulary, hence the
     model's shape and its initial weights, do not depend on the split."""
-    tokenizer = backend.backend.build_tokenizer(documents.docs)
+    tokenizer = build_tokenizer(backend.backend, documents.docs)
     config = build_config(tokenizer.vocab_size, overrides)
-    params = plain_copy(backend.backend.init_params(config, rng))
+    params = plain_copy(call_part(backend.backend, "init_params", config, rng))
     return Checkpoint(
         config=config,
         chars=list(tokenizer.chars),
@@ -267,6 +338,7 @@ def fresh_state(
         v=zeros_like(params),
         written_by=f"microgpt-spec, backend {backend.name} {backend.version}",
         batch_size=batch_size,
+        backend=backend_to_record(backend.spec),
     )
 
 
@@ -304,26 +376,31 @@ def train_in_chunks(
     on_save: Callable[[Checkpoint], None],
     eval_every: int | None = None,
     on_eval: Callable[[Checkpoint], Checkpoint] | None = None,
+    clock: SessionClock | None = None,
 ) -> Checkpoint:
     """Advance `state` to step `until`, saving at every multiple of `save_every`, and
     replacing the state by `on_eval(state)` (which records an evaluation) at every
     multiple of `eval_every`, before that step's save.
 
+    Each step's recorded time is a lap of `clock`: a save counts in the step after it, an
+    evaluation (run with the clock paused) in none.
+
     Ctrl-C (KeyboardInterrupt) anywhere raises `Interrupted` with the last complete state;
     a loss that is not finite raises `Diverged` (a CommandError) with the state before it.
     The caller saves either state.
     """
+    clock = clock or SessionClock()
     steps_per_second = 0.0  # unknown yet: the first chunk is a single step
     try:
         while state.next_step < until:
             first = state.next_step
             stop = next_chunk_end(first, until, save_every, steps_per_second, eval_every)
-            started = time.perf_counter()
             # `state` is replaced only once a chunk is complete: it is always consistent.
-            state = run_chunk(backend, state, sequences, stop, on_step)
-            steps_per_second = (stop - first) / max(time.perf_counter() - started, 1e-9)
+            state = run_chunk(backend, state, sequences, stop, on_step, clock)
+            steps_per_second = (stop - first) / max(sum(state.step_seconds[first:]), 1e-9)
             if on_eval is not None and eval_every and state.next_step % eval_every == 0:
-                state = on_eval(state)
+                with clock.paused():
+                    state = on_eval(state)
             if state.next_step % save_every == 0 or state.next_step == until:
                 on_save(state)
     except KeyboardInterrupt:
@@ -337,16 +414,13 @@ def run_chunk(
     sequences: Sequence[Sequence[int]],
     stop: int,
     on_step: Callable[[int, float], None],
+    clock: SessionClock,
 ) -> Checkpoint:
     """Steps state.next_step .. stop-1 through the contract's `train`; the new state."""
     seconds: list[float] = []
-    last = time.perf_counter()
 
     def step_done(step: int, loss: float) -> None:
-        nonlocal last
-        now = time.perf_counter()
-        seconds.append(now - last)
-        last = now
+        seconds.append(clock.lap())
         on_step(step, loss)
 
     result = call_train(
@@ -359,7 +433,7 @@ def run_chunk(
     if len(losses) != expected:
         raise CommandError(f"the backend returned {len(losses)} losses for {expected} steps")
     if len(seconds) != expected:  # a backend that does not call on_step: share the time out
-        seconds = [(time.perf_counter() - last) / expected] * expected
+        seconds = [(sum(seconds) + clock.lap()) / expected] * expected
     check_finite(losses, state)
     return state.advanced(
         plain_copy(result.params), plain_copy(result.m), plain_copy(result.v), losses, seconds
@@ -373,9 +447,10 @@ def call_train(
     without batches runs the reference step exactly as before). A backend that has no
     batches gets one message, not a traceback."""
     if batch_size == 1:
-        return backend.train(params, config, sequences, num_steps, **options)
+        return call_part(backend, "train", params, config, sequences, num_steps, **options)
+    train = contract_method(backend, "train")
     try:
-        return backend.train(params, config, sequences, num_steps, batch_size=batch_size, **options)
+        return train(params, config, sequences, num_steps, batch_size=batch_size, **options)
     except NotImplementedError as error:
         raise CommandError(no_batches(backend, f"its train raised NotImplementedError: {error}")) from None
     except TypeError as error:
@@ -388,8 +463,7 @@ def no_batches(backend: Any, why: str) -> str:
     name = getattr(backend, "name", type(backend).__name__)
     return (
         f"backend {name} cannot train batches ({why}). Use --batch-size 1 (the reference step) "
-        "or a backend with batches, e.g. --backend numpy (a new run has already saved its "
-        "step-0 checkpoint: add --overwrite to start it again)."
+        "or a backend with batches, e.g. --backend numpy."
     )
 
 
@@ -513,7 +587,7 @@ def draw_samples(
     """
     names = []
     for _ in range(n):
-        ids = list(backend.generate(state.params, state.config, temperature, rng))
+        ids = list(call_part(backend, "generate", state.params, state.config, temperature, rng))
         names.append(decode(ids, state.chars))
     return names
 
@@ -531,8 +605,8 @@ def check_temperature(temperature: float) -> None:
         raise CommandError(f"--temperature must be a positive number, got {temperature}")
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
+def load_checkpoint(path: str | Path, *, with_history: bool = True) -> Checkpoint:
     try:
-        return load(path)
+        return load(path, with_history=with_history)
     except CheckpointError as error:
         raise CommandError(str(error)) from None

@@ -147,7 +147,8 @@ def test_a_binary_file(tmp_path):
         (lambda d: d.update(format_version=99), "newer than this program reads"),
         (lambda d: d.pop("v"), "fields missing: v"),
         (lambda d: d.update(next_step=11), "past num_steps"),
-        (lambda d: d["losses"].pop(), "2 losses and 3 step times for 3 steps"),
+        (lambda d: d.update(history="../elsewhere.csv"), "history must name a file beside"),
+        (lambda d: d.update(backend=3), "backend must be text"),
         (lambda d: d["params"]["wte"][0].__setitem__(0, "x"), "not a number"),
         (lambda d: d["rng_state"].update(internal=[1, 2, 3]), "rng_state"),
         (lambda d: d["adam"].pop("eps"), "adam must have"),
@@ -159,6 +160,78 @@ def test_a_checkpoint_that_does_not_hold_together_is_refused(saved, change, mess
     with pytest.raises(CheckpointError, match=message) as error:
         checkpoint.load(path)
     assert str(path) in str(error.value)  # the message says which file
+
+
+# --------------------------------------------------------------------- the history file
+def history_of(path):
+    return path.with_name("checkpoint.history.csv")
+
+
+def test_the_history_is_a_file_beside_the_checkpoint(saved):
+    state, path = saved
+    assert json.loads(path.read_text())["history"] == "checkpoint.history.csv"
+    lines = history_of(path).read_text().splitlines()
+    assert lines[0] == "step,loss,seconds"
+    assert lines[1] == f"1,{state.losses[0]!r},0.5" and len(lines) == 1 + state.next_step
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda text: "step,loss,seconds\n", "has 0 steps of the 3 done"),
+        (lambda text: "", "does not start with 'step,loss,seconds'"),
+        (lambda text: text.rsplit("\n", 2)[0] + "\n", "has 2 steps of the 3 done"),
+        (lambda text: text.replace("\n2,", "\n7,"), "line 3 of its history"),
+        (lambda text: text.replace(",0.5\n", ",x\n", 1), "line 2 of its history"),
+        (lambda text: text.replace("step,loss,seconds", "loss"), "does not start with"),
+    ],
+)  # fmt: skip
+def test_a_history_that_does_not_fit_is_refused(saved, change, message):
+    _, path = saved
+    history_of(path).write_text(change(history_of(path).read_text()))
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint.load(path)
+
+
+def test_a_missing_history_stops_a_resume_but_not_sampling(saved):
+    state, path = saved
+    history_of(path).unlink()
+    with pytest.raises(CheckpointError, match="history .* is missing; sampling needs only the checkpoint"):
+        checkpoint.load(path)
+    alone = checkpoint.load(path, with_history=False)
+    assert alone.params == state.params and alone.next_step == 3 and alone.losses == []
+
+
+def test_steps_after_the_checkpoints_are_a_save_that_did_not_finish(saved):
+    state, path = saved
+    with history_of(path).open("a") as history:
+        history.write("4,2.5,0.5\n5,2.4")  # appended, then stopped before the JSON was replaced
+    assert checkpoint.load(path).losses == state.losses
+
+
+def test_a_writer_appends_only_the_new_steps_and_starts_whole(tmp_path):
+    writer = checkpoint.CheckpointWriter(tmp_path)
+    state = make_checkpoint(next_step=3)
+    writer.save(state)
+    history_of(tmp_path / "checkpoint.json").write_text("garbage that a first save replaces\n")
+    writer = checkpoint.CheckpointWriter(tmp_path)  # a new session
+    writer.save(state)
+    grown = replace(state, next_step=5, losses=state.losses + [1.5, 1.25], step_seconds=[0.5] * 5)
+    before = history_of(tmp_path / "checkpoint.json").read_text()
+    writer.save(grown)
+    after = history_of(tmp_path / "checkpoint.json").read_text()
+    assert after == before + "4,1.5,0.5\n5,1.25,0.5\n"
+    assert checkpoint.load(tmp_path).losses == grown.losses
+
+
+def test_a_version_2_checkpoint_with_its_history_inside_still_loads(saved):
+    state, path = saved
+    edit_json(path, lambda d: d.update(format_version=2, losses=state.losses, step_seconds=state.step_seconds))
+    history_of(path).unlink()
+    assert checkpoint.load(path).losses == state.losses
+    edit_json(path, lambda d: d["losses"].pop())
+    with pytest.raises(CheckpointError, match="2 losses and 3 step times for 3 steps"):
+        checkpoint.load(path)
 
 
 def test_non_finite_weights_are_not_saved(tmp_path):
@@ -199,6 +272,23 @@ def test_ctrl_c_during_a_write_waits_for_the_write_to_finish(tmp_path):
             finished.append(True)  # still runs: the signal is held back
     assert finished == [True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_during_an_append_neither_loses_nor_repeats_lines(tmp_path, monkeypatch):
+    grown = artifacts.GrowingFile(tmp_path / "g.csv", "n\n")
+    grown.sync(lambda i: f"{i}\n", 2)
+    real_fsync = os.fsync
+
+    def ctrl_c_while_flushing(fd):  # in the middle of the append
+        os.kill(os.getpid(), signal.SIGINT)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", ctrl_c_while_flushing)
+    with pytest.raises(KeyboardInterrupt):
+        grown.sync(lambda i: f"{i}\n", 4)
+    monkeypatch.undo()
+    grown.sync(lambda i: f"{i}\n", 5)  # the save after the interruption
+    assert (tmp_path / "g.csv").read_text() == "n\n0\n1\n2\n3\n4\n"
 
 
 def test_sigterm_becomes_keyboard_interrupt_inside_the_block():

@@ -5,9 +5,11 @@ from __future__ import annotations
 from cli_helpers import TINY, cli
 
 import csv
+from pathlib import Path
 
 import pytest
 
+from microgpt_spec import artifacts
 from microgpt_spec.commands.compare import largest_loss_difference, table
 from microgpt_spec.registry import BackendLoadError, find_backend
 
@@ -90,3 +92,25 @@ def test_largest_loss_difference_finds_the_step():
 def test_table_aligns_columns():
     text = table(["", "a", "bb"], [["row", "1", "22"], ["longer row", "333", "4"]])
     assert text.splitlines() == ["              a  bb", "row           1  22", "longer row  333   4"]
+
+
+def test_the_plot_has_whole_steps_and_a_legend_true_to_a_short_run(capsys, names_file, tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(artifacts, "save_figure", lambda figure, path: figures.append(figure) or Path(path))
+    code, _, err = compare(capsys, names_file, tmp_path, "pure", "pure", steps=3)
+    assert code == 0, err
+    (axes,) = figures[0].axes
+    low, high = axes.get_xlim()
+    shown = [tick for tick in axes.get_xticks() if low <= tick <= high]
+    assert shown and all(float(tick).is_integer() for tick in shown), shown
+    labels = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert not any("last 50" in label for label in labels), labels  # 3 steps: there are no 50 to average
+    assert "pure#1: mean of the steps so far" in labels
+
+
+def test_a_long_run_keeps_the_window_in_its_legend(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(artifacts, "save_figure", lambda figure, path: figures.append(figure) or Path(path))
+    artifacts.plot_losses({"a": [3.0 - i / 100 for i in range(120)]}, tmp_path / "p.png", "t")
+    labels = [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()]
+    assert labels == ["a: loss", "a: mean of the last 50 steps"]

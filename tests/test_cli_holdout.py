@@ -245,13 +245,21 @@ def test_a_backend_without_batches_gets_one_message(capsys, names_file, tmp_path
 def test_a_version_1_checkpoint_reads_as_batch_1_without_holdout(capsys, names_file, tmp_path):
     train(capsys, names_file, tmp_path / "run", "--steps", "3", "--stop-at", "1")
     path = tmp_path / "run" / "checkpoint.json"
+    state = checkpoint.load(path)
     data = json.loads(path.read_text())
-    assert data["format_version"] == 2 and data["batch_size"] == 1 and data["evals"] == []
+    assert data["format_version"] == 3 and data["batch_size"] == 1 and data["evals"] == []
     del data["batch_size"], data["evals"], data["data"]["holdout"], data["data"]["heldout_docs"]
-    path.write_text(json.dumps({**data, "format_version": 1}))
+    del data["history"], data["backend"]  # version 1 held the history in the JSON
+    data.update(format_version=1, losses=state.losses, step_seconds=state.step_seconds)
+    path.write_text(json.dumps(data))
+    (tmp_path / "run" / "checkpoint.history.csv").unlink()
     old = checkpoint.load(path)
     assert (old.batch_size, old.data.holdout, old.data.heldout_docs, old.evals) == (1, 0.0, 0, [])
-    assert cli(capsys, "train", "--resume", "--out", tmp_path / "run")[0] == 0
+    assert old.losses == state.losses and old.backend == ""
+    code, out, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run")
+    assert code == 0, err
+    assert "backend pure" in out  # named in its written_by: "microgpt-spec, backend pure 1.0"
+    assert json.loads(path.read_text())["format_version"] == checkpoint.FORMAT_VERSION
 
 
 def test_a_version_2_checkpoint_needs_its_batch_size(capsys, names_file, tmp_path):

@@ -11,6 +11,7 @@ from cli_helpers import NAMES, TINY, cli
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import time
 import pytest
 from rich.console import Console
 
-from microgpt_spec import checkpoint
+from microgpt_spec import artifacts, checkpoint
 from microgpt_spec.artifacts import read_metrics_csv
 from microgpt_spec.progress import PlainProgress, RichProgress, format_duration, progress_display
 from microgpt_spec.data import (
@@ -87,8 +88,8 @@ def test_log_every_thins_the_lines(capsys, names_file, tmp_path):
         capsys, names_file, tmp_path / "run", "--steps", "5", "--samples", "0", "--log-every", "2"
     )
     assert [line.split("|")[0].strip() for line in out.splitlines() if line.startswith("step")] == [
-        "step 2 / 5", "step 4 / 5", "step 5 / 5",
-    ]  # fmt: skip
+        "step 1 / 5", "step 2 / 5", "step 4 / 5", "step 5 / 5",
+    ]  # fmt: skip  (the first step always: the run has started, and its first loss)
 
 
 def test_an_existing_run_is_not_replaced_by_accident(capsys, names_file, tmp_path):
@@ -422,3 +423,120 @@ def test_pure_prints_the_whole_reference_run(capsys, reference_names, tmp_path):
     assert code == 0, err
     assert_reference_results(out)
     assert checkpoint.load(tmp_path / "p").losses[-1] == pytest.approx(2.6496944697407585, rel=1e-12)
+
+
+# --------------------------------------------------------------------- resuming on the run's backend
+def test_resume_without_backend_continues_on_the_checkpoints_backend(capsys, names_file, tmp_path):
+    numpy_backend_or_skip()
+    _, _, err = train(capsys, names_file, tmp_path / "run", "--backend", "numpy", "--steps", "6", "--stop-at", "3")
+    assert "continue with: microgpt-spec train --resume --out" in err and "--backend" not in err
+    code, out, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run")
+    assert code == 0, err
+    assert "backend numpy" in out and "backend pure" not in out
+    assert checkpoint.load(tmp_path / "run").backend == "numpy"
+
+
+def test_a_backend_file_is_found_again_from_another_folder(capsys, names_file, tmp_path, monkeypatch):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "nan_free.py").write_text(NAN_BACKEND.replace(">= 3", ">= 99"))
+    monkeypatch.chdir(tmp_path / "mine")
+    train(capsys, names_file, tmp_path / "run", "--backend", "nan_free.py", "--steps", "4", "--stop-at", "2")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run")
+    assert code == 0, err
+    assert "backend nan-after-3" in out
+
+
+def test_a_recorded_backend_that_no_longer_loads_is_one_message(capsys, names_file, tmp_path):
+    backend = tmp_path / "gone.py"
+    backend.write_text(NAN_BACKEND.replace(">= 3", ">= 99"))
+    train(capsys, names_file, tmp_path / "run", "--backend", backend, "--steps", "4", "--stop-at", "2")
+    backend.unlink()
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run")
+    assert code == 2 and "Traceback" not in err
+    assert f"this run was trained on the backend {backend}, which does not load" in err
+    assert "--backend" in err
+    assert checkpoint.load(tmp_path / "run").next_step == 2  # nothing lost
+
+
+def test_resume_on_another_backend_says_so(capsys, names_file, tmp_path):
+    numpy_backend_or_skip()
+    train(capsys, names_file, tmp_path / "run", "--steps", "4", "--stop-at", "2")
+    code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "run", "--backend", "numpy")
+    assert code == 0, err
+    assert "trained on the backend pure; continuing it on numpy" in err
+    assert checkpoint.load(tmp_path / "run").backend == "numpy"
+
+
+# --------------------------------------------------------------------- what saving costs
+def test_a_save_writes_only_the_new_steps_of_the_history(capsys, names_file, tmp_path, monkeypatch):
+    written: list[bytes] = []
+    real_write = artifacts.atomic_write_bytes
+
+    def recording_write(path, data):
+        written.append(bytes(data))
+        return real_write(path, data)
+
+    real_append = getattr(artifacts, "append_text", None)
+
+    def recording_append(path, text):
+        written.append(text.encode())
+        return real_append(path, text)
+
+    monkeypatch.setattr(artifacts, "atomic_write_bytes", recording_write)
+    monkeypatch.setattr(artifacts, "append_text", recording_append, raising=False)  # appends, once they exist
+    code, _, err = train(capsys, names_file, tmp_path / "run", "--steps", "30", "--save-every", "1", "--samples", "0")
+    assert code == 0, err
+    first_loss = repr(checkpoint.load(tmp_path / "run").losses[0]).encode()
+    carrying_it = [data for data in written if first_loss in data]
+    # once into the checkpoint's history, once into metrics.csv; never again at the next 29 saves
+    assert len(carrying_it) <= 2, f"step 1's loss was written {len(carrying_it)} times"
+
+
+def test_save_time_counts_and_the_line_and_final_speeds_agree(capsys, names_file, tmp_path, monkeypatch):
+    real_fsync = os.fsync
+
+    def slow_fsync(fd):  # a slow disk: every save takes a while
+        time.sleep(0.01)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    code, out, err = train(capsys, names_file, tmp_path / "run", "--steps", "20", "--save-every", "1",
+                           "--samples", "0", "--log-every", "20")  # fmt: skip
+    assert code == 0, err
+    state = checkpoint.load(tmp_path / "run")
+    assert sum(state.step_seconds) >= 19 * 0.02  # at least two fsyncs per save, 19 saves between steps
+    last_line = next(line for line in out.splitlines() if line.startswith("step 20 / 20"))
+    per_line = float(last_line.split("|")[3].split()[0])
+    final = float(next(line for line in out.splitlines() if line.startswith("training time")).split(": ")[1].split()[0])
+    assert per_line == pytest.approx(final, rel=0.1), out
+
+
+# --------------------------------------------------------------------- readable output
+def test_without_a_terminal_the_default_is_about_ten_lines(capsys, names_file, tmp_path):
+    code, out, _ = train(capsys, names_file, tmp_path / "run", "--steps", "20", "--samples", "0")
+    assert code == 0
+    shown = [line.split("|")[0].strip() for line in out.splitlines() if line.startswith("step")]
+    assert shown == ["step  1 / 20", *[f"step {s:2d} / 20" for s in range(2, 21, 2)]]
+
+
+def test_a_stopped_run_shows_its_last_step(capsys, names_file, tmp_path):
+    _, out, _ = train(capsys, names_file, tmp_path / "run", "--steps", "20", "--stop-at", "7")
+    assert [line for line in out.splitlines() if line.startswith("step")][-1].startswith("step  7 / 20 |")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["train", "--steps", "0"], "argument --steps: must be at least 1, got 0"),
+     (["train", "--long-docs", "cut"], "argument --long-docs: invalid choice: 'cut'"),
+     (["sample"], "the following arguments are required: --checkpoint"),
+     (["compare", "--backends", "pure", "--steps", "x"], "argument --steps: invalid positive_int value: 'x'")],
+)  # fmt: skip
+def test_an_option_error_comes_first_not_after_the_usage(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_status:
+        cli(capsys, *argv)
+    err = capsys.readouterr().err
+    assert exit_status.value.code == 2
+    first, *rest = err.splitlines()
+    assert first.startswith(f"microgpt-spec {argv[0]}: error: {message}")
+    assert len(rest) <= 1 and f"microgpt-spec {argv[0]} --help" in err

@@ -46,6 +46,8 @@ from microgpt_spec.registry import LoadedBackend
 from microgpt_spec.runs import (
     LONG_DOCS_POLICIES,
     add_model_arguments,
+    build_tokenizer,
+    call_part,
     check_same_chars,
     config_overrides,
     data_path,
@@ -118,11 +120,11 @@ def run(args: argparse.Namespace) -> int:
     if documents.notice:
         print(documents.notice, file=sys.stderr)
     start = fresh_state(loaded[0], documents, rng, config_overrides(args), args.steps, args.seed)
-    sequences = encode_all(loaded[0].backend.build_tokenizer(documents.docs), documents.docs)
+    sequences = encode_all(build_tokenizer(loaded[0].backend, documents.docs), documents.docs)
     for other in loaded[1:]:
         check_same_chars(
             start.chars,
-            other.backend.build_tokenizer(documents.docs).chars,
+            build_tokenizer(other.backend, documents.docs).chars,
             f"backend {other.name}'s tokenizer",
         )
     print(
@@ -162,9 +164,10 @@ def time_training(loaded: LoadedBackend, label: str, start: Checkpoint, sequence
             last = now
             progress.update(step, loss)
 
-        result = loaded.backend.train(
-            start.params, start.config, sequences, start.num_steps, hyper=start.hyper, on_step=step_done
-        )
+        result = call_part(
+            loaded.backend, "train", start.params, start.config, sequences, start.num_steps,
+            hyper=start.hyper, on_step=step_done,
+        )  # fmt: skip
         total = time.perf_counter() - began
     losses = [float(x) for x in result.losses]
     if len(losses) != start.num_steps:

@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_temperature(args.temperature)
-    state = load_checkpoint(args.checkpoint)
+    state = load_checkpoint(args.checkpoint, with_history=False)  # the losses are not needed
     loaded = load_backend(args.backend)
     if not state.complete:
         print(

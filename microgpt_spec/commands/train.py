@@ -22,16 +22,26 @@ With the defaults (batch 1, holdout 0) the run is the reference run.
 The run folder (--out, default runs/BACKEND) receives
   checkpoint.json  the whole state (see `microgpt_spec.checkpoint`): any backend can
                    sample it or --resume it
+  checkpoint.history.csv  the checkpoint's history: each step's loss and seconds
   metrics.csv      per step: step, loss, loss_mean (last 50 steps), lr, seconds, tokens,
                    tokens_per_s
   eval.csv         per evaluation (with --holdout): step, heldout_loss, train_loss, docs
   loss.png         the loss curve, its running mean, and the evaluations
 
-Nothing is lost on the way: every file is written to a temporary name and then renamed,
-training runs in short chunks so a complete state is always at hand, the checkpoint is
-saved every --save-every steps and at the end, and Ctrl-C (or kill) saves the last
-complete state before exiting. `--resume` then continues with Adam's state and gives
-bit for bit the result of a run that was never stopped.
+Nothing is lost on the way: training runs in short chunks so a complete state is always
+at hand, the checkpoint is saved every --save-every steps and at the end, and Ctrl-C (or
+kill) saves the last complete state before exiting. checkpoint.json, eval.csv and
+loss.png are written to a temporary name and then renamed; the two per-step files grow by
+appending the steps since the last save (a save costs the same at step 20,000 as at step
+100), and the checkpoint, written after them, says how many of their lines count.
+`--resume` then continues with Adam's state, on the backend that trained the run (another
+with --backend, which a notice points out), and gives bit for bit the result of a run
+that was never stopped.
+
+Time: a step's seconds (metrics.csv, the speed on each progress line and the final
+"training time") run from the end of the step before, so the saves in between count;
+held-out evaluations do not. Without a terminal a line is printed for the first step,
+every --log-every steps (by default a tenth of the steps) and the last.
 
 Documents longer than block_size - 1 characters do not fit the model's context: by
 default they are truncated to the first block_size positions, as the reference does
@@ -41,24 +51,35 @@ default they are truncated to the first block_size positions, as the reference d
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from microgpt_spec.artifacts import (
     RUNNING_MEAN_WINDOW,
+    GrowingFile,
     atomic_write_text,
     eval_csv,
-    metrics_csv,
+    metrics_header,
+    metrics_row,
     plot_losses,
     running_means,
     sigterm_as_interrupt,
 )
-from microgpt_spec.checkpoint import Checkpoint, CheckpointError, Evaluation, checkpoint_file, load, save
+from microgpt_spec.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointWriter,
+    Evaluation,
+    checkpoint_file,
+    history_file,
+    load,
+)
 from microgpt_spec.cli import EXIT_INTERRUPTED, CommandError
-from microgpt_spec.progress import format_duration, progress_display
+from microgpt_spec.progress import SessionClock, format_duration, progress_display
 from microgpt_spec.recipe import SHAPE_FIELDS
-from microgpt_spec.registry import LoadedBackend
+from microgpt_spec.registry import LoadedBackend, registered_backends
 from microgpt_spec.runs import (
     LONG_DOCS_POLICIES,
     Diverged,
@@ -66,6 +87,8 @@ from microgpt_spec.runs import (
     Interrupted,
     StepTokens,
     add_model_arguments,
+    backend_to_record,
+    build_tokenizer,
     check_same_chars,
     check_temperature,
     config_overrides,
@@ -89,6 +112,7 @@ NAME = "train"
 HELP = "train microgpt on a names file (any backend) and save checkpoint, metrics and plot"
 
 #: The defaults of the options that a resumed run takes from its checkpoint instead.
+DEFAULT_BACKEND = "pure"
 DEFAULT_STEPS = 1000
 DEFAULT_SEED = 42
 DEFAULT_LONG_DOCS = "truncate"
@@ -110,9 +134,9 @@ class Corpus:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
-        default="pure",
         metavar="BACKEND",
-        help="registered name, file or module:attribute (default: pure)",
+        help=f"registered name, file or module:attribute (default: {DEFAULT_BACKEND}; with --resume, "
+        "the backend that trained the run)",
     )
     parser.add_argument("--out", metavar="DIR", help="the run folder (default: runs/BACKEND_NAME)")
     parser.add_argument(
@@ -189,23 +213,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-every",
         type=positive_int,
         metavar="N",
-        default=1,
-        help="without a terminal, print one line every N steps (default: 1)",
+        help="without a terminal, print one line every N steps (default: a tenth of the steps)",
     )
 
 
 # --------------------------------------------------------------------- the command
 def run(args: argparse.Namespace) -> int:
     check_temperature(args.temperature)
-    loaded = load_backend(args.backend)
-    out = output_folder(args, loaded)
     if args.resume:
-        state, documents = resume_run(args, out, loaded)
+        out = resume_folder(args)
+        state = load_checkpoint(out if args.resume is True else args.resume)
+        loaded = backend_for_resume(args.backend, state)
+        state, documents = resume_run(args, state, loaded)
     else:
+        loaded = load_backend(args.backend or DEFAULT_BACKEND)
+        out = Path(args.out) if args.out else Path("runs") / loaded.name
         state, documents = start_run(args, out, loaded)
     if documents.notice:
         print(documents.notice, file=sys.stderr)
-    tokenizer = loaded.backend.build_tokenizer(documents.docs)
+    tokenizer = build_tokenizer(loaded.backend, documents.docs)
     check_same_chars(state.chars, tokenizer.chars, f"the data {documents.source.path}")
     if args.resume:
         check_same_data(state, documents)
@@ -214,21 +240,22 @@ def run(args: argparse.Namespace) -> int:
     corpus = split_corpus(encode_all(tokenizer, documents.docs), state)
     print_header(loaded, state, documents, out)
     until = stop_step(args, state)
+    files = RunFiles(out, corpus)
     try:
         if state.next_step < until:
-            state = train_session(args, loaded, state, corpus, out, until)
+            state = train_session(args, loaded, state, corpus, files, until)
         elif state.complete:
             print(f"the run in {out} is complete ({state.num_steps} steps): nothing left to train")
         if state.complete and needs_final_evaluation(state):
             state = final_evaluation(loaded, state, corpus)
     except Interrupted as interruption:
-        return stopped(interruption.state, out, args, loaded, corpus, why="interrupted")
+        return stopped(interruption.state, files, why="interrupted")
     except Diverged as divergence:
-        save_run(divergence.state, out, corpus, plot=True)
+        files.save(divergence.state, plot=True)
         raise
     if not state.complete:
-        return stopped(state, out, args, loaded, corpus, why="stopped")
-    save_run(state, out, corpus, plot=True)
+        return stopped(state, files, why="stopped")
+    files.save(state, plot=True)
     print_results(args, loaded, state, corpus, out)
     return 0
 
@@ -238,12 +265,14 @@ def split_corpus(sequences: list[list[int]], state: Checkpoint) -> Corpus:
     return Corpus(training, heldout, StepTokens(training, state.config.block_size, state.batch_size))
 
 
-def output_folder(args: argparse.Namespace, loaded: LoadedBackend) -> Path:
+def resume_folder(args: argparse.Namespace) -> Path:
+    """Where a resumed run goes on: --out, else the folder of the checkpoint given to
+    --resume, else runs/BACKEND as for a new run."""
     if args.out:
         return Path(args.out)
-    if isinstance(args.resume, str):  # --resume RUN without --out: continue in that run's folder
+    if isinstance(args.resume, str):
         return checkpoint_file(args.resume).parent
-    return Path("runs") / loaded.name
+    return Path("runs") / load_backend(args.backend or DEFAULT_BACKEND).name
 
 
 def stop_step(args: argparse.Namespace, state: Checkpoint) -> int:
@@ -272,11 +301,15 @@ def start_run(args: argparse.Namespace, out: Path, loaded: LoadedBackend) -> tup
 
 
 def refuse_to_replace(out: Path, overwrite: bool) -> None:
+    """A run that has trained steps is replaced only with --overwrite. One at step 0 (it
+    stopped before its first step, say at a part not written yet) holds nothing to lose."""
     existing = checkpoint_file(out)
     if overwrite or not existing.exists():
         return
     try:
-        previous = load(existing)
+        previous = load(existing, with_history=False)
+        if previous.next_step == 0:
+            return
         what = f"a run at step {previous.next_step} of {previous.num_steps}"
     except CheckpointError:
         what = "a checkpoint"
@@ -286,15 +319,49 @@ def refuse_to_replace(out: Path, overwrite: bool) -> None:
     )
 
 
-def resume_run(args: argparse.Namespace, out: Path, loaded: LoadedBackend) -> tuple[Checkpoint, Documents]:
-    """The checkpoint to continue and its documents, read again in the same order."""
-    state = load_checkpoint(out if args.resume is True else args.resume)
+def resume_run(
+    args: argparse.Namespace, state: Checkpoint, loaded: LoadedBackend
+) -> tuple[Checkpoint, Documents]:
+    """The checkpoint to continue (now on `loaded`) and its documents, read again in the
+    same order."""
     refuse_conflicts(args, state)
     path = data_path(args.data) if args.data else Path(state.data.path)
     documents, _ = prepare_documents(
         path, state.config.block_size, state.data.long_docs, state.seed, state.data.holdout
     )
-    return state, documents
+    return replace(state, backend=backend_to_record(loaded.spec)), documents
+
+
+def backend_for_resume(given: str | None, state: Checkpoint) -> LoadedBackend:
+    """The backend that trained the run, unless --backend names another (a checkpoint is
+    backend-neutral: any faithful backend continues it exactly), which is said aloud."""
+    recorded = recorded_backend(state)
+    if given is not None:
+        if recorded and backend_to_record(given) != recorded:
+            print(f"notice: this run was trained on the backend {recorded}; continuing it on {given}, "
+                  "as --backend asks", file=sys.stderr)  # fmt: skip
+        return load_backend(given)
+    if not recorded:
+        raise CommandError(
+            "this run's checkpoint does not say which backend trained it (an older microgpt-spec "
+            "wrote it): give --backend"
+        )
+    try:
+        return load_backend(recorded)
+    except CommandError as error:
+        raise CommandError(
+            f"this run was trained on the backend {recorded}, which does not load here ({error}). "
+            "Give --backend to continue it on another one: a checkpoint is backend-neutral."
+        ) from None
+
+
+def recorded_backend(state: Checkpoint) -> str:
+    """The checkpoint's backend; for one written before checkpoints recorded it, the
+    registered name in its written_by ("microgpt-spec, backend numpy 1.0"), if any."""
+    if state.backend:
+        return state.backend
+    named = re.search(r"backend (\S+) ", state.written_by)
+    return named[1] if named and named[1] in registered_backends() else ""
 
 
 def check_same_data(state: Checkpoint, documents: Documents) -> None:
@@ -333,16 +400,16 @@ def refuse_conflicts(args: argparse.Namespace, state: Checkpoint) -> None:
 
 # --------------------------------------------------------------------- training
 def train_session(
-    args, loaded: LoadedBackend, state: Checkpoint, corpus: Corpus, out: Path, until: int
+    args, loaded: LoadedBackend, state: Checkpoint, corpus: Corpus, files: "RunFiles", until: int
 ) -> Checkpoint:
     """Train from state.next_step to `until` with a progress display, saving as we go
-    (and evaluating every --eval-every steps when documents are held out)."""
-    save_run(state, out, corpus, plot=False)  # the run exists (and is resumable) from the start
+    (and evaluating every --eval-every steps when documents are held out). The session's
+    clock starts before the first save: every save counts in the steps' times."""
+    clock = SessionClock()
+    files.save(state, plot=False)  # the run exists (and is resumable) from the start
     evaluating = bool(corpus.heldout) and args.eval_every is not None
-    with (
-        sigterm_as_interrupt(),
-        progress_display(state.num_steps, state.losses, every=args.log_every) as progress,
-    ):
+    display = progress_display(state.num_steps, state.losses, every=args.log_every, clock=clock, until=until)
+    with sigterm_as_interrupt(), display as progress:
 
         def evaluate_and_note(current: Checkpoint) -> Checkpoint:
             current = current.evaluated(evaluate(loaded.backend, current, corpus.training, corpus.heldout))
@@ -356,9 +423,10 @@ def train_session(
             until=until,
             save_every=args.save_every,
             on_step=progress.update,
-            on_save=lambda s: save_run(s, out, corpus, plot=False),
+            on_save=lambda s: files.save(s, plot=False),
             eval_every=args.eval_every if evaluating else None,
             on_eval=evaluate_and_note if evaluating else None,
+            clock=clock,
         )
 
 
@@ -390,39 +458,43 @@ def describe_evaluation(evaluation: Evaluation, corpus: Corpus, state: Checkpoin
 
 
 # --------------------------------------------------------------------- files
-def save_run(state: Checkpoint, out: Path, corpus: Corpus, *, plot: bool) -> None:
-    """The checkpoint first (it is the truth), then the metrics made from it, then the plot."""
-    save(state, out)
-    tokens = corpus.tokens.first(state.next_step)
-    metrics = metrics_csv(state.losses, state.step_seconds, state.hyper.lr, state.num_steps, tokens)
-    atomic_write_text(out / METRICS_FILE, metrics)
-    if state.data.heldout_docs:
-        atomic_write_text(out / EVAL_FILE, eval_csv(state.evals))
-    if plot and state.losses:
+class RunFiles:
+    """The files of the run in `out`, saved again and again as it grows. A save costs
+    the steps since the last one, not the whole history: the checkpoint's history and
+    metrics.csv grow by appending (see `artifacts.GrowingFile`)."""
+
+    def __init__(self, out: Path, corpus: Corpus) -> None:
+        self.out, self.corpus = out, corpus
+        self.checkpoint = CheckpointWriter(out)
+        self.metrics = GrowingFile(out / METRICS_FILE, metrics_header(throughput=True))
+
+    def save(self, state: Checkpoint, *, plot: bool) -> None:
+        """The checkpoint first (it is the truth), then the metrics made from it, then the plot."""
+        self.checkpoint.save(state)
+        tokens = self.corpus.tokens.first(state.next_step)
+        self.metrics.sync(
+            lambda s: metrics_row(s, state.losses, state.step_seconds, state.hyper.lr, state.num_steps, tokens),
+            state.next_step,
+        )
+        if state.data.heldout_docs:
+            atomic_write_text(self.out / EVAL_FILE, eval_csv(state.evals))
+        if plot and state.losses:
+            self.plot(state)
+
+    def plot(self, state: Checkpoint) -> None:
         title = f"microgpt, {Path(state.data.path).name}: step {state.next_step} of {state.num_steps}"
         points = {
             "held-out loss (eval)": [(e.step, e.heldout_loss) for e in state.evals],
             "train loss (eval)": [(e.step, e.train_loss) for e in state.evals],
         }
-        plot_losses({"train": state.losses}, out / PLOT_FILE, title, points)
+        plot_losses({"train": state.losses}, self.out / PLOT_FILE, title, points)
 
 
-def stopped(
-    state: Checkpoint,
-    out: Path,
-    args: argparse.Namespace,
-    loaded: LoadedBackend,
-    corpus: Corpus,
-    *,
-    why: str,
-) -> int:
-    save_run(state, out, corpus, plot=True)
-    again = f"microgpt-spec train --resume --out {out}"
-    if args.backend != "pure":
-        again += f" --backend {args.backend}"
+def stopped(state: Checkpoint, files: RunFiles, *, why: str) -> int:
+    files.save(state, plot=True)
     print(
-        f"{why} at step {state.next_step} of {state.num_steps}: saved {checkpoint_file(out)}; "
-        f"continue with: {again}",
+        f"{why} at step {state.next_step} of {state.num_steps}: saved {files.checkpoint.file}; "
+        f"continue with: microgpt-spec train --resume --out {files.out}",
         file=sys.stderr,
     )
     return EXIT_INTERRUPTED if why == "interrupted" else 0
@@ -471,6 +543,8 @@ def print_results(
         width = len(str(args.samples))
         for i, name in enumerate(names, start=1):
             print(f"sample {i:{width}d}: {name}")
-    written = (checkpoint_file(out).name, METRICS_FILE) + ((EVAL_FILE,) if state.data.heldout_docs else ())
+    written = (checkpoint_file(out).name, history_file(out).name, METRICS_FILE) + (
+        (EVAL_FILE,) if state.data.heldout_docs else ()
+    )
     files = ", ".join(str(out / name) for name in written + (PLOT_FILE,))
     print(f"wrote {files}")
