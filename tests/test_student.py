@@ -23,7 +23,7 @@ from microgpt_spec.cli import main as cli_main
 from microgpt_spec.commands.new_student import PACKAGE
 from microgpt_spec.grading import RunOptions, grade
 from microgpt_spec.grading.remote import Limits
-from microgpt_spec.grading.worker import REFERENCE_MODULES, reference_dirs
+from microgpt_spec.grading.worker import REFERENCE_MODULES, reference_paths
 from microgpt_spec.spec.contract import AREAS
 
 STUB = "microgpt_spec.backends.student"
@@ -135,7 +135,7 @@ def test_the_shared_module_is_not_a_reference_backend_to_the_grader():
     that as delegation. It is neither a reference module nor inside a reference folder,
     and importing it loads no backend package."""
     assert not any(SHARED == m or SHARED.startswith(m + ".") for m in REFERENCE_MODULES)
-    folders = tuple(reference_dirs())
+    folders = tuple(reference_paths())
     assert not scalar.__file__.startswith(folders) and not os.path.realpath(scalar.__file__).startswith(folders)
     probe = (f"import sys, {SHARED}; "
              "print(*sorted(m for m in sys.modules if m.startswith('microgpt_spec.backends')))")
