@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import random
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,8 @@ class ScriptBackend(contract.Backend):
         self._compiled: dict[int, Any] = {}
         self._find_parts()
         self._parts = self._plan_parts()
+        if str(self.path.parent) not in sys.path:
+            sys.path.insert(0, str(self.path.parent))  # the script may import its neighbours, as when run
         self._run_context_free_bindings()
         self._compile_blocks()
 
@@ -289,7 +292,7 @@ class ScriptBackend(contract.Backend):
 
     def _weights(self, params: Params, config: Config) -> dict[str, list[list[Any]]]:
         check_params(params, config)
-        return {name: self._leaf_matrix(params[name]) for name in param_shapes(config)}
+        return ReferenceWeights((name, self._leaf_matrix(params[name])) for name in param_shapes(config))
 
     # ----------------------------------------------------------------- tokenizer
     def build_tokenizer(self, docs: Sequence[str]) -> contract.Tokenizer:
@@ -526,6 +529,14 @@ def _by_name(order: list[tuple[str, int, int]], flat: Sequence[Any], config: Con
     for (name, r, c), x in zip(order, flat):
         result[name][r][c] = float(x)
     return result
+
+
+class ReferenceWeights(dict):
+    """The weights given to the script as its `state_dict`: the reference's matrices only."""
+
+    def __missing__(self, key: Any) -> Any:
+        raise KeyError(f"{key!r} is not one of the reference's weights ({', '.join(self)}): the check gives the "
+                       "script these matrices, under these names, and no others")
 
 
 class WeightsByRole(dict):

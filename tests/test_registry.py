@@ -92,3 +92,31 @@ def test_unknown_name_lists_the_registered_ones():
 def test_missing_file():
     with pytest.raises(BackendLoadError, match="no such file"):
         find_backend("does/not/exist.py")
+
+
+SCRIPT = """
+import random
+
+class Value:
+    def __init__(self, data):
+        self.data = data
+        self.grad = 0
+
+def gpt(token_id, pos_id, keys, values):
+    return []
+
+print("the script's top level ran")
+"""
+
+
+def test_a_script_without_backend_is_checked_as_a_script_not_imported(tmp_path, capsys):
+    loaded = find_backend(str(write(tmp_path / "microgpt.py", SCRIPT)))
+    assert loaded.name == "script microgpt.py"
+    assert loaded.origin == str((tmp_path / "microgpt.py").resolve())
+    assert capsys.readouterr().out == ""  # never imported: its print did not run
+    assert loaded.backend.value(2.0).data == 2.0
+
+
+def test_a_file_that_is_neither_backend_nor_script_says_both_ways(tmp_path):
+    with pytest.raises(BackendLoadError, match="microgpt script's shape"):
+        find_backend(str(write(tmp_path / "other.py", "x = 1")))
