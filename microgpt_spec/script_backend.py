@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from microgpt_spec.backends.scalar import batch_for_step, cyclic_gc_paused
 from microgpt_spec.script_parts import (
-    Block, Binding, Missing, Script, find_function, find_gpt, find_init, find_sampling, find_tokenizer,
+    CONFIG_NAMES, Block, Binding, Missing, Script, find_function, find_gpt, find_init, find_sampling, find_tokenizer,
     find_training_loop, looks_like_a_script, parse_script, require_config, source_of,
 )
 from microgpt_spec.spec import contract
@@ -96,7 +96,7 @@ class ScriptBackend(contract.Backend):
     def _find_parts(self) -> None:
         s = self.script
         self.tokenizer_parts = self._try("tokenizer", lambda: find_tokenizer(s))
-        self.value_class = self._try("value", lambda: _require_value(s))
+        self._try("value", lambda: _require_value(s))
         for name, signature, purpose, arity in (("linear", "linear(x, w)", "w's rows dotted with x", 2),
                                                 ("softmax", "softmax(logits)", "probabilities from scores", 1),
                                                 ("rmsnorm", "rmsnorm(x)", "x scaled to a root mean square of 1", 1)):
@@ -132,11 +132,13 @@ class ScriptBackend(contract.Backend):
         return self.gpt_parts.weights if self.gpt_parts is not None else "state_dict"
 
     # ----------------------------------------------------------------- planning what runs
+    def _vocabulary_names(self) -> tuple[str, str, str]:
+        """The script's names for the characters, BOS and the vocabulary size."""
+        tok = self.tokenizer_parts
+        return (tok.chars, tok.bos, tok.vocab_size) if tok else ("uchars", "BOS", "vocab_size")
+
     def _model_names(self) -> set[str]:
-        names = set(CONFIG_PROVIDED) | {self._weights_name()}
-        if self.tokenizer_parts is not None:
-            names |= {self.tokenizer_parts.chars, self.tokenizer_parts.bos, self.tokenizer_parts.vocab_size}
-        return names
+        return set(CONFIG_NAMES) | {self._weights_name(), *self._vocabulary_names()}
 
     def _adam_names(self) -> set[str]:
         loop = self.loop
@@ -261,10 +263,8 @@ class ScriptBackend(contract.Backend):
                      weights: Any = None) -> dict[str, Any]:
         """The names a model context provides: the sizes, BOS and a stand-in vocabulary, the weights."""
         values: dict[str, Any] = {"n_layer": n_layer, "n_embd": n_embd, "n_head": n_head, "block_size": block_size}
-        tok = self.tokenizer_parts
-        names = (tok.chars, tok.bos, tok.vocab_size) if tok else ("uchars", "BOS", "vocab_size")
         chars = [chr(PLACEHOLDER_BASE + i) for i in range(vocab_size - 1)]
-        values.update(zip(names, (chars, vocab_size - 1, vocab_size)))
+        values.update(zip(self._vocabulary_names(), (chars, vocab_size - 1, vocab_size)))
         if weights is not None:
             values[self._weights_name()] = weights
         return values
@@ -484,8 +484,6 @@ class ScriptBackend(contract.Backend):
 
 
 # --------------------------------------------------------------------------- helpers
-CONFIG_PROVIDED = ("n_layer", "n_embd", "n_head", "block_size")
-
 
 def _gpt_with_config(script: Script):
     found = find_gpt(script)  # first: "define gpt" is the more useful message for a script without it
