@@ -24,7 +24,9 @@ import os
 import secrets
 import socket
 import subprocess
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -135,11 +137,19 @@ def make_world(root: Path) -> SimpleNamespace:
     for name, (data, mode) in bundle_files(Rubric(), "microgpt-spec", []).items():
         (bundle / name).write_bytes(data)
         (bundle / name).chmod(mode)
-    marker = root / "tmp"  # TMPDIR of the grade: the work folders of every submission are below it
-    marker.mkdir(mode=0o755)
+    # TMPDIR of the grade: the work folders of every submission are below it. Not below pytest's
+    # own temporary folder, which only its user may enter (a worker under a uid of its own must).
+    marker = Path(tempfile.mkdtemp(prefix="microgpt-battery-"))
+    marker.chmod(0o755)
     decoy = subprocess.Popen(["sleep", "600"])
     return SimpleNamespace(outside=outside, canary=canary, secret=secret, token=token, bundle=bundle,
                            marker=marker, decoy=decoy, listener=Listener())
+
+
+def retire(world: SimpleNamespace) -> None:
+    world.decoy.kill()
+    world.listener.close()
+    shutil.rmtree(world.marker, ignore_errors=True)
 
 
 def targets(world: SimpleNamespace, out: Path, name: str) -> dict:
@@ -240,8 +250,7 @@ def battery(tmp_path_factory):
                               after=digest_tree(*map(Path, project_folders()), world.bundle, world.outside),
                               decoy_alive=world.decoy.poll() is None, reached=list(world.listener.reached))
     finally:
-        world.decoy.kill()
-        world.listener.close()
+        retire(world)
 
 
 def report(battery, name: str) -> dict:
@@ -281,7 +290,8 @@ def test_nothing_outside_the_submission_changed(battery):
                if battery.before.get(path) != battery.after.get(path)}
     assert changed == set()
     assert sorted(p.name for p in battery.world.outside.iterdir()) == ["canary.txt", "secret.txt"]
-    assert not any(battery.submissions.rglob("planted-by-attack.txt"))
+    planted = [folder for folder, _, files in os.walk(battery.submissions) if "planted-by-attack.txt" in files]
+    assert planted == []
 
 
 def test_no_process_is_left_behind(battery):
@@ -368,8 +378,7 @@ def test_mutating_the_graders_inputs_gains_nothing(tmp_path):
         outcome = run_grade([str(folder), "--out", str(out), "--area", "layers", "--profile", "quick",
                              "--jobs", "2"], grade_env(world))
     finally:
-        world.decoy.kill()
-        world.listener.close()
+        retire(world)
     assert outcome["exit"] == 0, outcome["stderr"][-2000:]
     rows = {row["submission"]: row for row in csv.DictReader(open(out / "gradebook.csv", encoding="utf-8"))}
     assert rows["mutates_inputs"]["layers"] == rows["wrong_layers"]["layers"]
@@ -387,8 +396,33 @@ def test_grading_a_submission_from_inside_its_own_folder(tmp_path):
         first = run_grade([".", "--area", "tokenizer", "--profile", "quick"], grade_env(world), cwd=folder)
         second = run_grade([".", "--area", "tokenizer", "--profile", "quick"], grade_env(world), cwd=folder)
     finally:
-        world.decoy.kill()
-        world.listener.close()
+        retire(world)
     for outcome in (first, second):  # the second run finds the first one's grades/ inside the folder
         assert outcome["exit"] == 0, outcome["stderr"][-2000:]
     assert json.loads((folder / "grades" / "mine" / "report.json").read_text())["areas"]["tokenizer"]["score"] == 10
+
+
+def python_is_shared() -> bool:
+    from microgpt_spec.grading.sandbox import python_roots, readable_by_others
+
+    return all(readable_by_others(p) for p in python_roots())
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not python_is_shared(),
+                    reason="needs root and a Python other users can read (CI runs it with Debian's python3.11)")
+def test_as_root_each_worker_gets_a_uid_of_its_own(tmp_path):
+    world = make_world(tmp_path)
+    try:
+        folder, out = tmp_path / "pair", tmp_path / "grades"
+        folder.mkdir()
+        (folder / "honest.py").write_text(BASE)
+        (folder / "read_secrets.py").write_text(attack_source(world, out, "read_secrets", "read_secrets"))
+        outcome = run_grade([str(folder), "--out", str(out), *GRADE], grade_env(world))
+    finally:
+        retire(world)
+    assert outcome["exit"] == 0 and outcome["left"] == [], outcome["stderr"][-2000:]
+    walls = {w["name"]: w for w in json.loads((out / "honest" / "report.json").read_text())["sandbox"]["walls"]}
+    assert walls["user"]["active"], walls["user"]
+    assert json.loads((out / "honest" / "report.json").read_text())["score"] == HONEST_SCORE
+    printed = (out / "read_secrets" / "submission-output.txt").read_text(errors="replace")
+    assert "ESCAPED" not in printed and world.token not in printed

@@ -186,9 +186,11 @@ def drop_capabilities() -> str:
     pyprctl.CapState(effective=set(), permitted=set(), inheritable=set()).set_current()
     pyprctl.set_no_new_privs()
     left = pyprctl.CapState.get_current()
-    if left.effective or left.permitted or pyprctl.capbset_probe():
+    if left.effective or left.permitted or left.inheritable:
         raise WallUnavailable("capabilities could not all be dropped")
-    return "none left, none can come back (no_new_privs, securebits locked)"
+    if pyprctl.capbset_probe():  # an ordinary user may not empty it: no_new_privs makes it unusable
+        return "none left, none can come back (no_new_privs)"
+    return "none left, none can come back (no_new_privs, securebits locked, bounding set empty)"
 
 
 def set_parent_death_signal() -> None:
@@ -209,15 +211,21 @@ def unshare_namespaces() -> str:
     """New user, PID, network, IPC and UTS namespaces, with this process's own uid and gid
     mapped to themselves (root stays root inside, with no power outside). The PID namespace
     applies to the children: call `fork_into_pid_namespace` next."""
+    import pyprctl
+
     uid, gid = os.geteuid(), os.getegid()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(sum(NAMESPACES.values())) != 0:
         code = ctypes.get_errno()
         raise WallUnavailable(f"unshare refused ({os.strerror(code)}): this kernel or container does "
                               "not let unprivileged processes make user namespaces")
+    # A process whose uid just changed is not "dumpable", and its /proc/self files belong to
+    # root: dumpable for the three writes, then not again.
+    pyprctl.set_dumpable(True)
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    pyprctl.set_dumpable(False)
     return "own " + ", ".join(NAMESPACES) + " namespaces (no network; every process dies with the worker)"
 
 

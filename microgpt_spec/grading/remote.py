@@ -962,8 +962,9 @@ def probe_walls(separate_uid: bool = True, seconds: float = 30.0) -> list[dict]:
     this machine offers. Every worker of the grade must then raise the same walls."""
     with tempfile.TemporaryDirectory(prefix="microgpt-probe-") as folder:
         work = Path(folder)
+        work.chmod(0o711)  # as a grade's work folder: others may pass through, not list it
         for name in ("sandbox", "code"):
-            (work / name).mkdir()
+            (work / name).mkdir(mode=0o700)
         config = LinkConfig(submission=str(work / "code" / "none.py"), display="probe",
                             workdir=str(work / "sandbox"), output_path=str(work / "output.txt"),
                             results_path="", submission_root=str(work / "code"), separate_uid=separate_uid)

@@ -141,12 +141,16 @@ def switch_user(plan: Plan) -> str:
     if unreadable:
         raise kernel.WallUnavailable(f"stays uid 0: other users cannot read {unreadable[0]} (Python "
                                      "installed in a private folder); the kernel walls confine it")
+    closed = [p for p in (plan.workdir, plan.code) if not reachable_by_others(os.path.dirname(p))]
+    if closed:
+        raise kernel.WallUnavailable(f"stays uid 0: other users cannot reach {os.path.dirname(closed[0])} "
+                                     "(TMPDIR in a private folder); the kernel walls confine it")
     uid = SEPARATE_UID_BASE + os.getpid()
     _give_to(uid, plan.workdir, plan.code)
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-    return f"uid {uid}, its folder 0700"
+    return "a uid no other process has, owner of its own folder (0700) and copy only"
 
 
 def _give_to(uid: int, workdir: str, code: str) -> None:
@@ -158,6 +162,20 @@ def _give_to(uid: int, workdir: str, code: str) -> None:
         for name in files:
             os.chown(os.path.join(folder, name), uid, uid)
             os.chmod(os.path.join(folder, name), 0o400)
+
+
+def reachable_by_others(folder: str) -> bool:
+    """Whether a user who is neither owner nor in the group can pass through `folder`."""
+    current = os.path.abspath(folder)
+    while True:
+        try:
+            if not os.stat(current).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        if os.path.dirname(current) == current:
+            return True
+        current = os.path.dirname(current)
 
 
 def readable_by_others(path: str) -> bool:
