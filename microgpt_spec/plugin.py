@@ -157,10 +157,12 @@ def explain_crash(fn, error: BaseException) -> str:
     call = (frames[in_spec[-1]].line or "?").strip() if in_spec else "?"
     inner = frames[in_spec[-1] + 1:] if in_spec else frames
     where = (f"{inner[-1].filename}:{inner[-1].lineno}, in {inner[-1].name}" if inner
-             else "in the spec's own check of what the backend returned (is it of the right type?)")
+             else "in the spec's own code, reading what the backend returned (is it of the right type?)")
     test = fn.__name__
+    headline = (f"{area}: the backend raised {type(error).__name__} in {test}." if inner else
+                f"{area}: {type(error).__name__} in {test}, while the spec used what the backend returned.")
     return "\n".join([
-        f"{area}: the backend raised {type(error).__name__} in {test}.",
+        headline,
         f"  call:      {call}",
         f"  got:       {type(error).__name__}: {error}",
         "  expected:  a result (the test checks it against the rule below)",

@@ -428,12 +428,16 @@ def train(
     stop_step: int | None = None,
     m: Mapping[str, np.ndarray] | None = None,
     v: Mapping[str, np.ndarray] | None = None,
+    batch_size: int = 1,
 ) -> tuple[Arrays, Arrays, Arrays, list[float]]:
     """Steps start_step .. stop_step-1 (default num_steps) of the schedule.
 
     Step s: (loss, g) = loss_and_grads(sequences[s % len(sequences)]), then `adam_update`
     on every matrix with lr_t = lr (1 - s / num_steps). `params` is not modified;
     `m`, `v` continue a stopped run (None: zeros).
+    With batch_size B > 1, step s takes sequences s*B .. s*B + B - 1 (indices mod the
+    number of sequences); its loss is the mean of their losses, so g is the mean of their
+    gradients.
     Returns (params, m, v, losses) with float64 arrays by name; losses[i] is step start_step + i.
     """
     p = as_arrays(params)
@@ -441,11 +445,27 @@ def train(
     v = as_arrays(v) if v is not None else {k: np.zeros_like(a) for k, a in p.items()}
     losses: list[float] = []
     for step in range(start_step, num_steps if stop_step is None else stop_step):
-        value, grads = loss_and_grads(p, config, sequences[step % len(sequences)])
+        if batch_size == 1:
+            value, grads = loss_and_grads(p, config, sequences[step % len(sequences)])
+        else:
+            value, grads = batch_loss_and_grads(p, config, batch_sequences(sequences, step, batch_size))
         for name in p:
             p[name], m[name], v[name] = adam_update(p[name], grads[name], m[name], v[name], step, num_steps, hyper)
         losses.append(value)
     return p, m, v, losses
+
+
+def batch_sequences(sequences: Sequence[Sequence[int]], step: int, batch_size: int) -> list[Sequence[int]]:
+    """The sequences of step `step`: numbers step*B .. step*B + B - 1, wrapping around."""
+    return [sequences[(step * batch_size + b) % len(sequences)] for b in range(batch_size)]
+
+
+def batch_loss_and_grads(params, config: Config, batch: Sequence[Sequence[int]]) -> tuple[float, Arrays]:
+    """The mean of the sequences' losses, and its gradient (the mean of their gradients)."""
+    results = [loss_and_grads(params, config, tokens) for tokens in batch]
+    value = float(np.mean([loss for loss, _ in results]))
+    grads = {name: np.mean([g[name] for _, g in results], axis=0) for name in results[0][1]}
+    return value, grads
 
 
 # ============================================================================ sampling

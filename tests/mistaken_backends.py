@@ -277,12 +277,231 @@ class ArgmaxInsteadOfSampling(Mistake):
         patch(sample, "sample_next", sample_next)
 
 
+# --------------------------------------------------------------------------- more mistakes
+class LogPlusTinyEpsilon(Mistake):
+    area, description = "ops", "log(a + 1e-10) instead of log(a): errors of ~1e-10, far below float32's"
+
+    def introduce_bug(self):
+        def log(self):
+            return Value(math.log(self.data + 1e-10), (self,), (1 / (self.data + 1e-10),))
+
+        patch(Value, "log", log)
+
+
+class RmsnormEpsTenfold(Mistake):
+    area, description = "layers", "rmsnorm with eps = 1e-4 instead of 1e-5 (its gradients are right for it)"
+
+    def introduce_bug(self):
+        def rmsnorm(x):
+            scale = (sum(xi * xi for xi in x) / len(x) + 1e-4) ** -0.5
+            return [xi * scale for xi in x]
+
+        patch(model, "rmsnorm", rmsnorm)
+
+
+class TiedLmHead(Mistake):
+    area, description = "layers", "logits from wte (tied weights): the lm_head matrix is ignored"
+
+    def introduce_bug(self):
+        original_gpt = model.gpt
+
+        def gpt(weights, config, token, pos, keys, values):
+            return original_gpt({**weights, "lm_head": weights["wte"]}, config, token, pos, keys, values)
+
+        patch(model, "gpt", gpt)
+        patch(sample, "gpt", gpt)
+
+
+class DecodeIndexError(Mistake):
+    area, description = "tokenizer", "decode looks BOS up among the characters (an IndexError)"
+
+    def introduce_bug(self):
+        def decode(self, ids):
+            return "".join(self.chars[i] for i in ids)
+
+        patch(CharTokenizer, "decode", decode)
+
+
+def _weight_decayed(step_function, decay: float = 0.1):
+    def step(self, step, num_steps):
+        lr_t = self.hyper.lr * (1 - step / num_steps)
+        step_function(self, step, num_steps)
+        for p in self.params:
+            p.data -= lr_t * decay * p.data
+
+    return step
+
+
+class AdamWithWeightDecay(Mistake):
+    area, description = "adam", "an extra decoupled weight decay: p -= lr_t * 0.1 * p after the Adam step"
+
+    def introduce_bug(self):
+        patch(training.Adam, "step", _weight_decayed(training.Adam.step))
+
+
+class AdamWithGradientClipping(Mistake):
+    area, description = "adam", "each gradient clipped to [-1, 1] before the moments are updated"
+
+    def introduce_bug(self):
+        original = training.Adam.step
+
+        def step(self, step, num_steps):
+            for p in self.params:
+                p.grad = max(-1.0, min(1.0, p.grad))
+            original(self, step, num_steps)
+
+        patch(training.Adam, "step", step)
+
+
+class AdamCosineSchedule(Mistake):
+    area, description = "adam", "a cosine learning-rate schedule instead of the linear decay"
+
+    def introduce_bug(self):
+        original = training.Adam.step
+
+        def step(self, step, num_steps):
+            linear = 1 - step / num_steps
+            cosine = 0.5 * (1 + math.cos(math.pi * step / num_steps))
+            hyper = self.hyper
+            # lr * linear has to equal lr_cosine: scale lr for the duration of the step.
+            self.hyper = type(hyper)(lr=hyper.lr * cosine / linear, beta1=hyper.beta1, beta2=hyper.beta2,
+                                     eps=hyper.eps)
+            try:
+                original(self, step, num_steps)
+            finally:
+                self.hyper = hyper
+
+        patch(training.Adam, "step", step)
+
+
+class ResumeForgetsMoments(Mistake):
+    area, description = "training", "a resumed run ignores the m and v it is given (restarts Adam at 0)"
+
+    def introduce_bug(self):
+        original = training.train
+
+        def train(params, config, sequences, num_steps, **options):
+            return original(params, config, sequences, num_steps, **{**options, "m": None, "v": None})
+
+        patch(training, "train", train)
+
+
+class BatchLossSummed(Mistake):
+    area, description = "training", "a batched step's loss is the sum of its sequences' losses, not the mean"
+
+    def introduce_bug(self):
+        def batch_loss(weights, config, batch):
+            return sum(model.sequence_loss(weights, config, tokens) for tokens in batch)
+
+        patch(training, "batch_loss", batch_loss)
+
+
+class BatchWrongSequences(Mistake):
+    area, description = "training", "a batched step s takes sequences s .. s+B-1 instead of s*B .. s*B+B-1"
+
+    def introduce_bug(self):
+        def batch_for_step(sequences, step, batch_size):
+            return [sequences[(step + b) % len(sequences)] for b in range(batch_size)]
+
+        patch(training, "batch_for_step", batch_for_step)
+
+
+class TopKSampler(Mistake):
+    area, description = "sampling", "draws only among the 3 largest logits (top-k)"
+
+    def introduce_bug(self):
+        def sample_next(logits, temperature, rng):
+            probs = [p.data for p in model.softmax([z / temperature for z in logits])]
+            keep = sorted(range(len(probs)), key=lambda i: -probs[i])[:3]
+            weights = [p if i in keep else 0.0 for i, p in enumerate(probs)]
+            return rng.choices(range(len(probs)), weights=weights)[0]
+
+        patch(sample, "sample_next", sample_next)
+
+
+class GenerateStopsOneEarly(Mistake):
+    area, description = "sampling", "the generate loop runs block_size - 1 positions"
+
+    def introduce_bug(self):
+        def generate(weights, config, temperature, rng):
+            keys, values = model.empty_cache(config)
+            token, drawn = config.bos, []
+            for pos in range(config.block_size - 1):
+                token = sample.sample_next(sample.gpt(weights, config, token, pos, keys, values), temperature, rng)
+                if token == config.bos:
+                    break
+                drawn.append(token)
+            return drawn
+
+        patch(sample, "generate", generate)
+
+
+class GenerateSkipsBos(Mistake):
+    area, description = "sampling", "generate leaves BOS out but keeps drawing after it"
+
+    def introduce_bug(self):
+        def generate(weights, config, temperature, rng):
+            keys, values = model.empty_cache(config)
+            token, drawn = config.bos, []
+            for pos in range(config.block_size):
+                token = sample.sample_next(sample.gpt(weights, config, token, pos, keys, values), temperature, rng)
+                if token != config.bos:
+                    drawn.append(token)
+            return drawn
+
+        patch(sample, "generate", generate)
+
+
+# --------------------------------------------------------------------------- for the report's messages
+class Float32Arithmetic(Mistake):
+    """Every number rounded to float32 as it is made: a float32 engine declaring float64."""
+
+    area, description = "layers", "computes in float32 but declares precision float64"
+
+    def introduce_bug(self):
+        import numpy as np
+
+        original_init = Value.__init__
+
+        def init(self, data, children=(), local_grads=()):
+            original_init(self, float(np.float32(data)), children,
+                          tuple(float(np.float32(g)) for g in local_grads))
+
+        patch(Value, "__init__", init)
+
+
+class UnfinishedWithWrongInit(Mistake):
+    """A learner's state: ops written, backward() not yet (NotImplementedError), and an
+    init_params that draws column by column. Training fails only through init_params, which
+    uses no other area's code: the report must not send the learner to ops or autograd."""
+
+    area, description = "training", "backward not written yet; init_params draws column by column"
+
+    def introduce_bug(self):
+        def backward(self):
+            raise NotImplementedError("autograd: backward()")
+
+        def init_params(config, rng):
+            from microgpt_spec.spec.contract import param_shapes
+
+            params = {}
+            for name, (rows, cols) in param_shapes(config).items():
+                columns = [[rng.gauss(0, 0.08) for _ in range(rows)] for _ in range(cols)]
+                params[name] = [[columns[c][r] for c in range(cols)] for r in range(rows)]
+            return params
+
+        patch(Value, "backward", backward)
+        patch(training, "init_params", init_params)
+
+
 ALL = [
     LogDerivative, PowDerivative, GradientsOverwritten, ChildrenBeforeParents,
     SoftmaxWithoutMaxShift, RmsnormWithoutEps, RmsnormEpsOutsideRoot, AttentionScaledByHeadDim,
     ResidualDropped, KVCacheNotAppended, BosIsZero, LossSummed, AdamWithoutBiasCorrection,
     AdamStepFromZero, AdamWithoutLrDecay, GradsNotReset, TemperatureAfterSoftmax,
-    ArgmaxInsteadOfSampling,
+    ArgmaxInsteadOfSampling, LogPlusTinyEpsilon, RmsnormEpsTenfold, TiedLmHead, DecodeIndexError,
+    AdamWithWeightDecay, AdamWithGradientClipping, AdamCosineSchedule, ResumeForgetsMoments,
+    BatchLossSummed, BatchWrongSequences, TopKSampler, GenerateStopsOneEarly, GenerateSkipsBos,
 ]
 
 

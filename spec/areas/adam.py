@@ -36,12 +36,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microgpt_spec.spec import oracle
-from microgpt_spec.spec.assertions import SpecFailure, expect, expect_close, explain, to_float
+from microgpt_spec.spec.assertions import SpecFailure, expect, expect_close, explain, to_float, tol
 from microgpt_spec.spec.contract import AdamHyper
 from microgpt_spec.spec.profiles import examples
 from microgpt_spec.spec.strategies import reals, vectors
 
 pytestmark = pytest.mark.adam
+
+#: "Start here" order for the report: one rule at a time first, the general runs last.
+READ_FIRST = (
+    "test_a_fresh_optimizer_has_zero_moments",
+    "test_first_step_moves_each_parameter_by_lr_against_its_gradient",
+    "test_gradients_are_zero_after_a_step",
+    "test_bias_correction_counts_the_step_from_one",
+    "test_learning_rate_decays_linearly",
+    "test_zero_gradient_parameter_still_moves_on_momentum",
+)
 
 # The profiles set report_multiple_bugs=False (spec/profiles.py): when one mistake fails in
 # two ways (a ZeroDivisionError at step 0, wrong numbers later) the learner sees one
@@ -56,6 +66,20 @@ BIAS_RULE = (
     "bias correction divides by 1 - beta**(s+1): step s is the (s+1)-th update, so at step 0 "
     "m_hat = m/(1-beta1) = g exactly. Counting from 0 (beta**s) divides by 1 - beta**0 = 0 at "
     "step 0; leaving the correction out makes the first steps too small (m = 0.15 g, v = 0.01 g**2)"
+)
+M_RULE = (
+    "m = beta1 * m + (1 - beta1) * g: a running mean of the gradient g exactly as backward left it "
+    "(no clipping, no rescaling); m itself is stored WITHOUT the bias correction, which only enters "
+    "the step"
+)
+V_RULE = (
+    "v = beta2 * v + (1 - beta2) * g**2: a running mean of the squared gradient g exactly as backward "
+    "left it (no clipping, no rescaling); v itself is stored WITHOUT the bias correction"
+)
+STEP_RULE = (
+    "p -= lr_t * m_hat / (sqrt(v_hat) + eps) with lr_t = lr * (1 - s/num_steps), m_hat = m/(1 - beta1**(s+1)), "
+    "v_hat = v/(1 - beta2**(s+1)), and nothing else moves p (the reference has no weight decay and "
+    "no clipping)"
 )
 DECAY_RULE = (
     "the learning rate decays linearly over the schedule: lr_t = lr * (1 - s/num_steps), "
@@ -164,9 +188,17 @@ def read_state(nodes: Sequence[Any], opt) -> AdamState:
     )
 
 
-def check_states(got: list[AdamState], expected: list[AdamState], run: AdamRun, rule: str) -> None:
-    """Every step's parameters, m and v equal the expected ones (finite first, then close)."""
+def check_states(got: list[AdamState], expected: list[AdamState], run: AdamRun, note: str = "") -> None:
+    """Every step's m, v and parameters equal the expected ones (finite first, then close).
+
+    Each quantity is checked on its own and a wrong one cites its own rule: m and v have
+    theirs, and a wrong move of the parameters (m and v being right) is diagnosed by
+    `step_diagnosis`, so a clipped gradient, a weight decay or another schedule is never
+    reported as a bias-correction mistake. `note` adds what the calling test is about.
+    """
     __tracebackhide__ = True
+    extra = f". This test: {note}" if note else ""
+    before = run.params
     for k, (g, e) in enumerate(zip(got, expected)):
         step = run.steps[k]
         call = f"opt.step({step}, {run.num_steps})  (update {k + 1} of this run)"
@@ -175,13 +207,52 @@ def check_states(got: list[AdamState], expected: list[AdamState], run: AdamRun, 
                f"adam: after opt.step({step}, {run.num_steps}) a parameter or moment is not finite.",
                call=call, inputs=run.inputs(), got={"params": g.params, "m": g.m, "v": g.v},
                expected={"params": e.params, "m": e.m, "v": e.v},
-               rule=rule + ". A nan or inf at step 0 usually means the bias correction divides by "
-                           "1 - beta**0 = 0 (use beta**(step + 1))",
+               rule=ADAM_RULE + ". A nan or inf at step 0 usually means the bias correction divides by "
+                                "1 - beta**0 = 0 (use beta**(step + 1))" + extra,
                repro=run.repro(k + 1))
-        for field in ("m", "v", "params"):
-            expect_close(getattr(g, field), getattr(e, field), area="adam", call=call,
-                         what=f"wrong {'parameters' if field == 'params' else field} after the step",
-                         inputs=run.inputs(), rule=rule, repro=run.repro(k + 1))
+        expect_close(g.m, e.m, area="adam", call=call + ".m", what="a wrong m (first moment) after the step",
+                     inputs=run.inputs(), rule=M_RULE + extra, repro=run.repro(k + 1))
+        expect_close(g.v, e.v, area="adam", call=call + ".v", what="a wrong v (second moment) after the step",
+                     inputs=run.inputs(), rule=V_RULE + extra, repro=run.repro(k + 1))
+        rule, detail = step_diagnosis(before, g.params, e.m, e.v, step, run)
+        expect_close(g.params, e.params, area="adam", call=call,
+                     what=f"parameters that moved wrongly ({detail})" if detail else "wrong parameters after the step",
+                     inputs=run.inputs(), rule=rule + extra, repro=run.repro(k + 1))
+        before = e.params
+
+
+def step_diagnosis(before: Sequence[float], after: Sequence[float], m: Sequence[float], v: Sequence[float],
+                   step: int, run: AdamRun) -> tuple[str, str]:
+    """(rule, what went wrong) for a parameter move that is not the Adam step, m and v being
+    right: the bias correction left out or counted from 0, a learning rate that is the same
+    for every parameter but not lr * (1 - s/num_steps) (the schedule), or something else
+    (an extra term such as weight decay)."""
+    h = run.hyper
+    moved = np.array(before, dtype=np.float64) - np.array(after, dtype=np.float64)
+    m, v = np.array(m, dtype=np.float64), np.array(v, dtype=np.float64)
+    lr_t = h.lr * (1 - step / run.num_steps)
+    direction = (m / (1 - h.beta1 ** (step + 1))) / (np.sqrt(v / (1 - h.beta2 ** (step + 1))) + h.eps)
+    t = tol("adam")
+
+    def moved_by(candidate: np.ndarray) -> bool:
+        with np.errstate(all="ignore"):
+            return bool(np.all(np.isclose(moved, candidate, rtol=max(t.rel, 1e-9), atol=max(t.abs, 1e-15))))
+
+    if np.allclose(moved, lr_t * direction, rtol=t.rel, atol=t.abs):
+        return ADAM_RULE, ""
+    if moved_by(lr_t * m / (np.sqrt(v) + h.eps)):
+        return BIAS_RULE, "the move is that of m and v used WITHOUT the bias correction"
+    if step > 0 and moved_by(lr_t * (m / (1 - h.beta1**step)) / (np.sqrt(v / (1 - h.beta2**step)) + h.eps)):
+        return BIAS_RULE, "the move is that of a bias correction with beta**step instead of beta**(step + 1)"
+    usable = np.abs(direction) > 1e-12
+    implied = moved[usable] / direction[usable]
+    if usable.sum() >= 2 and np.allclose(implied, implied[0], rtol=1e-6, atol=0.0):
+        which = " (the lr itself, not decayed)" if math.isclose(implied[0], h.lr, rel_tol=1e-6) else ""
+        return (DECAY_RULE, f"every parameter moved by {float(implied[0])!r}{which} times m_hat/(sqrt(v_hat) + eps): "
+                            f"that learning rate is wrong at step {step} of {run.num_steps}, where lr_t = "
+                            f"lr * (1 - s/num_steps) = {lr_t!r}")
+    return (STEP_RULE, "m and v are right, and no single learning rate explains the move: look for an extra "
+                       "term in the update (weight decay, a clipped or rescaled step, a term in p itself)")
 
 
 # --------------------------------------------------------------------------- strategies
@@ -246,39 +317,41 @@ def test_first_step_moves_each_parameter_by_lr_against_its_gradient(backend, dat
     lr, eps = AdamHyper().lr, AdamHyper().eps
     # At step 0: m_hat = g and v_hat = g**2 (up to rounding), so the move is lr * g / (|g| + eps).
     expected = [p - lr * g / (abs(g) + eps) for p, g in zip(params, grads)]
+    reference = expected_states(run)[0]
+    rule, detail = step_diagnosis(params, got.params, reference.m, reference.v, 0, run)
     expect_close(got.params, expected, area="adam", call=f"opt.step(0, {num_steps})",
-                 what="wrong parameters after the first step", inputs=run.inputs(),
+                 what=f"parameters that moved wrongly ({detail})" if detail else "wrong parameters after the first step",
+                 inputs=run.inputs(),
                  rule="at step 0 the bias-corrected moments are m_hat = g and v_hat = g**2, so each "
                       "parameter moves by lr * g/(|g| + eps): about 0.01 against the sign of its "
-                      "gradient. " + BIAS_RULE,
+                      "gradient. " + rule,
                  repro=run.repro())
 
 
 @given(run=adam_runs())
 @settings(max_examples=examples(60))
 def test_steps_follow_the_adam_rule(backend, run):
-    check_states(backend_states(backend, run), expected_states(run), run, ADAM_RULE)
+    check_states(backend_states(backend, run), expected_states(run), run)
 
 
 @given(run=adam_runs(hyper=hypers()))
 @settings(max_examples=examples(40))
 def test_steps_use_the_given_hyperparameters(backend, run):
     check_states(backend_states(backend, run), expected_states(run), run,
-                 "the optimizer must use the AdamHyper it was given (lr, beta1, beta2, eps), not the "
-                 "defaults: " + ADAM_RULE)
+                 "the optimizer must use the AdamHyper it was given (lr, beta1, beta2, eps), not the defaults")
 
 
 @pytest.mark.parametrize("step", [1, 3, 20])
 def test_bias_correction_counts_the_step_from_one(backend, step):
     # A fresh optimizer at a later step: m = (1-b1) g, so m_hat = (1-b1) g / (1 - b1**(step+1)).
     run = AdamRun(params=[0.5, -0.25, 2.0], grads=[[0.3, -2.0, 1e-3]], first_step=step, num_steps=100)
-    check_states(backend_states(backend, run), expected_states(run), run, BIAS_RULE)
+    check_states(backend_states(backend, run), expected_states(run), run)
 
 
 @pytest.mark.parametrize("step, num_steps", [(50, 100), (9, 10), (250, 1000)])
 def test_learning_rate_decays_linearly(backend, step, num_steps):
     run = AdamRun(params=[0.5, -0.25], grads=[[0.3, -2.0], [0.1, 0.4]], first_step=step - 1, num_steps=num_steps)
-    check_states(backend_states(backend, run), expected_states(run), run, DECAY_RULE)
+    check_states(backend_states(backend, run), expected_states(run), run)
 
 
 @given(run=adam_runs())
@@ -310,4 +383,4 @@ def test_zero_gradient_parameter_still_moves_on_momentum(backend, data):
            rule="m = beta1*m + (1-beta1)*0 is still not 0, so m_hat/(sqrt(v_hat)+eps) is not 0: "
                 "every parameter is updated every step, even with a zero gradient",
            repro=run.repro())
-    check_states(got, expected_states(run), run, ADAM_RULE)
+    check_states(got, expected_states(run), run)

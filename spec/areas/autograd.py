@@ -35,6 +35,14 @@ from microgpt_spec.spec.profiles import examples
 
 pytestmark = pytest.mark.autograd
 
+#: "Start here" order for the report: the most specific rules first (tiny fixed graphs),
+#: then the rest in the order below (random graphs, then big ones).
+READ_FIRST = (
+    "test_root_grad_is_one_after_backward",
+    "test_node_used_twice_in_one_op_collects_both_contributions",
+    "test_shared_node_passes_on_its_gradient_only_when_complete",
+)
+
 PATH_RULE = (
     "d(root)/d(x) adds up, over every path from the root down to x, the product of the local "
     "derivatives along the path. backward() sets root.grad = 1, then visits the nodes in "

@@ -43,6 +43,17 @@ from microgpt_spec.spec.tolerances import Tolerance
 
 pytestmark = pytest.mark.training
 
+#: "Start here" order for the report: the bookkeeping rules first, the end-to-end runs last.
+READ_FIRST = (
+    "test_init_params_draws_gauss_in_reference_order",
+    "test_init_params_of_the_golden_recipe",
+    "test_on_step_is_called_once_per_step_with_its_loss",
+    "test_train_leaves_its_inputs_unchanged",
+    "test_resumed_run_equals_an_uninterrupted_run",
+    "test_train_matches_the_reference_on_small_models",
+    "test_batched_steps_take_the_mean_loss_of_the_named_sequences",
+)
+
 INIT_RULE = (
     "every weight is rng.gauss(0, 0.08), drawn matrix by matrix in param_shapes order (wte, wpe, "
     "lm_head, then per layer attn_wq, attn_wk, attn_wv, attn_wo, mlp_fc1, mlp_fc2), each matrix row "
@@ -100,6 +111,7 @@ def init_repro(config: Config, seed: int) -> str:
             "print({name: m[0][:3] for name, m in params.items()})")
 
 
+@pytest.mark.uses()  # init_params draws random numbers: no other area's code runs
 @given(config=configs(), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=examples(15))
 def test_init_params_draws_gauss_in_reference_order(backend, config, seed):
@@ -118,6 +130,7 @@ def test_init_params_draws_gauss_in_reference_order(backend, config, seed):
            repro=init_repro(config, seed))
 
 
+@pytest.mark.uses()
 @pytest.mark.parametrize("trace_name", ["train-default", "train-small"])
 def test_init_params_of_the_golden_recipe(backend, trace_name):
     trace = golden.load_trace(trace_name)
@@ -284,28 +297,33 @@ def test_short_run_lowers_the_loss(backend):
 # --------------------------------------------------------------------------- resuming, bookkeeping
 @pytest.mark.parametrize("split", [1, 3])
 def test_resumed_run_equals_an_uninterrupted_run(backend, split):
+    """The backend against ITSELF: a run stopped and resumed equals the backend's own run that
+    never stopped (agreement with the reference's numbers is what the other tests check)."""
     setup = SmallSetup(seed=1)
     num_steps, stop = 10, 5
     config, sequences = setup.config, setup.sequences[:3]  # 3 sequences: step 3 wraps around to the first
+    whole = backend.train(setup.params(), config, sequences, num_steps, stop_step=stop)
     first = backend.train(setup.params(), config, sequences, num_steps, stop_step=split)
     second = backend.train(first.params, config, sequences, num_steps, start_step=split, stop_step=stop,
                            m=first.m, v=first.v)
-    expected_params, expected_m, expected_v, expected_losses = oracle.train(
-        setup.params(), config, sequences, num_steps, stop_step=stop)
-    call = (f"first = backend.train(params, config, sequences, {num_steps}, stop_step={split})\n"
+    call = (f"whole = backend.train(params, config, sequences, {num_steps}, stop_step={stop})\n"
+            f"first = backend.train(params, config, sequences, {num_steps}, stop_step={split})\n"
             f"second = backend.train(first.params, config, sequences, {num_steps}, start_step={split}, "
             f"stop_step={stop}, m=first.m, v=first.v)")
-    repro = setup.repro("sequences = sequences[:3]\n" + call + "\nprint(first.losses + second.losses)")
+    repro = setup.repro("sequences = sequences[:3]\n" + call
+                        + "\nprint(whole.losses)\nprint(first.losses + second.losses)")
     expect(int(first.next_step) == split, "training: TrainResult.next_step is not the step to continue from.",
-           call=call.splitlines()[0] + ".next_step", got=first.next_step, expected=split,
+           call=call.splitlines()[1] + ".next_step", got=first.next_step, expected=split,
            rule="next_step is stop_step: the start_step a continued run passes back", repro=repro)
     losses = [to_float(x) for x in list(first.losses) + list(second.losses)]
-    expect_close(losses, expected_losses, area="training", call="first.losses + second.losses",
-                 what="losses that differ from an uninterrupted run's", rule=RESUME_RULE, repro=repro)
-    for field, label, expected in (("params", "parameters", expected_params), ("m", "Adam m", expected_m),
-                                   ("v", "Adam v", expected_v)):
-        check_params_close(getattr(second, field), expected, config, what=f"{label} after the resumed run",
-                           call=f"second.{field}", rule=RESUME_RULE, repro=repro)
+    expect_close(losses, [to_float(x) for x in whole.losses], area="training",
+                 call="first.losses + second.losses  (expected: whole.losses, your own run that never stopped)",
+                 what="losses that differ from your own uninterrupted run's", rule=RESUME_RULE, repro=repro)
+    arrays = {field: params_as_arrays(getattr(whole, field)) for field in ("params", "m", "v")}
+    for field, label in (("params", "parameters"), ("m", "Adam m"), ("v", "Adam v")):
+        check_params_close(getattr(second, field), {n: a for n, a in arrays[field].items()}, config,
+                           what=f"{label} after the resumed run, unlike your own uninterrupted run's",
+                           call=f"second.{field}  (expected: whole.{field})", rule=RESUME_RULE, repro=repro)
 
 
 def test_on_step_is_called_once_per_step_with_its_loss(backend):
@@ -383,3 +401,41 @@ def test_train_matches_the_reference_on_small_models(backend, case):
                  what="wrong losses", inputs={"sequences": sequences}, rule=TRAIN_RULE, repro=repro)
     check_params_close(result.params, expected_params, config, what="parameters after the steps",
                        call=call + ".params", rule=TRAIN_RULE, repro=repro)
+
+
+# --------------------------------------------------------------------------- batches
+BATCH_RULE = (
+    "with batch_size = B, step s trains on sequences s*B, s*B + 1, ..., s*B + B - 1 (indices taken "
+    "mod len(sequences), so the list wraps around); the step's loss is the MEAN of those B sequence "
+    "losses (so its gradients are the mean of theirs), followed by ONE Adam update; losses[i] is that "
+    "mean for step start_step + i. B = 1 is exactly the reference step"
+)
+
+
+@pytest.mark.parametrize("batch_size, start, stop", [(2, 0, 3), (3, 1, 4)])
+def test_batched_steps_take_the_mean_loss_of_the_named_sequences(backend, batch_size, start, stop):
+    setup = SmallSetup(seed=4)
+    num_steps = 6
+    # 8 names: with B = 3, step 2 takes sequences 6, 7 and 0 (the list wraps around).
+    result = backend.train(setup.params(), setup.config, setup.sequences, num_steps, start_step=start,
+                           stop_step=stop, batch_size=batch_size)
+    expected_params, _, _, expected_losses = oracle.train(setup.params(), setup.config, setup.sequences, num_steps,
+                                                          start_step=start, stop_step=stop, batch_size=batch_size)
+    call = (f"backend.train(params, config, sequences, {num_steps}, start_step={start}, stop_step={stop}, "
+            f"batch_size={batch_size})")
+    repro = setup.repro(f"result = {call}\nprint(result.losses)")
+    batches = {s: [(s * batch_size + b) % len(SMALL_NAMES) for b in range(batch_size)] for s in range(start, stop)}
+    inputs = {"sequence numbers per step": batches}
+    got = [to_float(x) for x in result.losses]
+    expect(len(got) == stop - start, "training: train returned the wrong number of losses for a batched run.",
+           call=call + ".losses", got=got, expected=f"{stop - start} losses, one per step", rule=BATCH_RULE,
+           repro=repro)
+    summed = [batch_size * x for x in expected_losses]
+    looks_summed = all(math.isclose(g, s_, rel_tol=1e-6) for g, s_ in zip(got, summed))
+    expect(not looks_summed, f"training: a batched step's loss is the SUM of its {batch_size} sequence losses, "
+           "not their mean.", call=call + ".losses", inputs=inputs, got=got,
+           expected=f"{expected_losses} (the sums would be {summed})", rule=BATCH_RULE, repro=repro)
+    expect_close(got, expected_losses, area="training", call=call + ".losses", what="wrong losses for a batched run",
+                 inputs=inputs, rule=BATCH_RULE, repro=repro)
+    check_params_close(result.params, expected_params, setup.config, what="parameters after batched steps",
+                       call=call + ".params", rule=BATCH_RULE, repro=repro)
