@@ -193,7 +193,7 @@ class Script:
     """A parsed script and what its top level defines."""
 
     path: Path
-    tree: ast.Module
+    body: list[ast.stmt]  # the top level, with the body of `if __name__ == "__main__":` in its place
     bindings: list[Binding]
     module_names: frozenset[str]  # every name the top level binds, in any statement
     random_names: dict[str, str | None] = field(default_factory=dict)  # name -> None (the module) or attr
@@ -207,14 +207,14 @@ class Script:
 
     def function(self, name: str) -> ast.FunctionDef | None:
         found = None
-        for stmt in self.tree.body:
+        for stmt in self.body:
             if isinstance(stmt, ast.FunctionDef) and stmt.name == name:
                 found = stmt  # the last definition wins, as when the script runs
         return found
 
     def class_def(self, name: str) -> ast.ClassDef | None:
         found = None
-        for stmt in self.tree.body:
+        for stmt in self.body:
             if isinstance(stmt, ast.ClassDef) and stmt.name == name:
                 found = stmt
         return found
@@ -262,19 +262,35 @@ class Script:
 def parse_script(path: Path) -> Script:
     """Parse the file (a SyntaxError propagates: Python's message is the best one)."""
     text = path.read_text(encoding="utf-8")
-    tree = ast.parse(text, filename=str(path))
-    bindings = [b for b in map(binding_of, tree.body) if b is not None]
+    body = top_level(ast.parse(text, filename=str(path)))
+    bindings = [b for b in map(binding_of, body) if b is not None]
     module_table = symtable.symtable(text, str(path), "exec")
     module_names = frozenset(s.get_name() for s in module_table.get_symbols()
                              if s.is_assigned() or s.is_imported())
-    return Script(path, tree, bindings, module_names, _random_names(tree))
+    return Script(path, body, bindings, module_names, _random_names(body))
 
 
-def _random_names(tree: ast.Module) -> dict[str, str | None]:
+def top_level(tree: ast.Module) -> list[ast.stmt]:
+    """The module's statements, a main guard's body counted as top level: run as a script, it is."""
+    body: list[ast.stmt] = []
+    for stmt in tree.body:
+        body.extend(stmt.body if _is_main_guard(stmt) else [stmt])
+    return body
+
+
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    if not (isinstance(stmt, ast.If) and not stmt.orelse and isinstance(stmt.test, ast.Compare)):
+        return False
+    sides = [stmt.test.left, *stmt.test.comparators]
+    return (len(sides) == 2 and isinstance(stmt.test.ops[0], ast.Eq)
+            and {ast.unparse(side) for side in sides} in ({"__name__", "'__main__'"}, {"__name__", '"__main__"'}))
+
+
+def _random_names(body: list[ast.stmt]) -> dict[str, str | None]:
     """The names through which the script reaches the `random` module: `random` itself (or its
     alias) and anything imported from it (`from random import choices`)."""
     names: dict[str, str | None] = {}
-    for stmt in tree.body:
+    for stmt in body:
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
                 if alias.name == "random":
@@ -293,7 +309,7 @@ def looks_like_a_script(path: Path) -> bool:
     except (SyntaxError, UnicodeDecodeError, ValueError):
         return False  # importing it gives Python's own message
     defined = set()
-    for stmt in tree.body:
+    for stmt in top_level(tree):
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined.add(stmt.name)
         elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -499,7 +515,7 @@ class TrainingLoop:
 def find_training_loop(script: Script, docs: str | None, bos: str | None) -> TrainingLoop:
     look = ("loss: found no training loop: a top-level `for step in range(num_steps):` whose body computes "
             "the loss of one document and calls `loss.backward()`.")
-    loop = next((s for s in script.tree.body if isinstance(s, ast.For) and calls_method(s, "backward")), None)
+    loop = next((s for s in script.body if isinstance(s, ast.For) and calls_method(s, "backward")), None)
     if loop is None:
         raise Missing(look)
     num_steps = loop_range_name(loop)
@@ -596,7 +612,7 @@ def _stores_attribute(stmt: ast.stmt, attrs: tuple[str, ...]) -> bool:
 def find_init(script: Script, weights: str) -> Block:
     """The top-level lines that build the weights: `state_dict = {...}` and the loop that adds
     each layer's matrices."""
-    stmts = [s for s in script.tree.body if _builds(s, weights)]
+    stmts = [s for s in script.body if _builds(s, weights)]
     if not any(isinstance(s, (ast.Assign, ast.AnnAssign)) and target_name(s) == weights for s in stmts):
         raise Missing(f"training: found no top-level `{weights} = {{...}}` building the weights. Build them at "
                       f"the top level: `{weights} = {{'wte': matrix(vocab_size, n_embd), ...}}`, then a loop "
@@ -639,7 +655,7 @@ def find_sampling(script: Script) -> SamplingLoop:
              and n.func.value.id in random_names)
             or (isinstance(n.func, ast.Name) and n.func.id in random_names)) for n in ast.walk(node))
 
-    outer = next((s for s in script.tree.body if isinstance(s, ast.For) and not calls_method(s, "backward")
+    outer = next((s for s in script.body if isinstance(s, ast.For) and not calls_method(s, "backward")
                   and calls_name(s, ["gpt"]) and draws(s)), None)
     if outer is None or not isinstance(outer.target, ast.Name):
         raise Missing(look)

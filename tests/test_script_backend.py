@@ -217,3 +217,15 @@ def test_sampling_draws_from_the_given_generator(tmp_path):
     first = backend.generate(params, SMALL, 1.0, random.Random(7))
     assert first == backend.generate(params, SMALL, 1.0, random.Random(7))
     assert all(0 <= i < SMALL.bos for i in first) and len(first) <= SMALL.block_size
+
+
+def test_a_main_guard_counts_as_the_top_level(tmp_path):
+    text = CORRECT.read_text()
+    start = text.index("# ---------------------------------------------------------------- training")
+    guarded = "".join("    " + line if line.strip() else line for line in text[start:].splitlines(True))
+    script = tmp_path / "microgpt.py"
+    script.write_text(text[:start] + 'if __name__ == "__main__":\n' + guarded)
+    backend = load_script_backend(script)
+    params = backend.init_params(SMALL, random.Random(0))
+    assert len(backend.train(params, SMALL, [[4, 0, 1, 4]], 3).losses) == 3
+    assert backend.sample_next([0.0, 50.0], 1.0, random.Random(0)) == 1
