@@ -17,11 +17,12 @@ import pytest
 
 from microgpt_spec.cli import main as cli_main
 from microgpt_spec.grading import RunOptions, grade, protocol
-from microgpt_spec.grading.remote import Limits, RngMirror
+from microgpt_spec.grading.link import Limits
+from microgpt_spec.grading.proxies import RngMirror
 from microgpt_spec.grading.reports import gradescope_results, score_run
 from microgpt_spec.grading.rubric import DEFAULT_POINTS, Rubric, RubricError, parse_rubric
 from microgpt_spec.grading.runner import RawRun
-from microgpt_spec.grading.worker import rng_progress
+from microgpt_spec.grading.serve import rng_progress
 from microgpt_spec.spec.contract import AREAS, AdamHyper, Config
 
 HOSTILE = Path(__file__).parent / "hostile"
@@ -141,7 +142,7 @@ def test_a_failing_import_fails_every_area_loudly(run, name, expected, where):
 
 @pytest.mark.parametrize("name, expected", [
     ("os_exit_in_test", "exited with status 0 during .decode()"),
-    ("sys_exit_in_test", "exited: the submission called sys.exit(1) during decode()"),
+    ("sys_exit_in_test", "exited: the submission called sys.exit(1) during .decode()"),
 ])
 def test_exiting_in_a_test_fails_that_test_only(run, name, expected):
     report = report_of(run, name)

@@ -22,7 +22,7 @@ from microgpt_spec.backends.student import TODO_BY_AREA, StudentBackend
 from microgpt_spec.cli import main as cli_main
 from microgpt_spec.commands.new_student import PACKAGE
 from microgpt_spec.grading import RunOptions, grade
-from microgpt_spec.grading.remote import Limits
+from microgpt_spec.grading.link import Limits
 from microgpt_spec.grading.worker import REFERENCE_MODULES, reference_paths
 from microgpt_spec.spec.contract import AREAS
 

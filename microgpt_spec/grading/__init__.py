@@ -30,7 +30,7 @@ from typing import Callable
 
 from microgpt_spec.grading.reports import (SubmissionReport, score_run, write_gradebook, write_reports,
                                            write_skipped)
-from microgpt_spec.grading.remote import probe_walls
+from microgpt_spec.grading.link import probe_walls
 from microgpt_spec.grading.rubric import Rubric
 from microgpt_spec.grading.sandbox import KERNEL_WALLS
 from microgpt_spec.grading.sandbox import describe as describe_walls

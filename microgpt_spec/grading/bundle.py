@@ -6,7 +6,8 @@
     microgpt-spec/    this project's source, unless the bundle installs it from elsewhere
 
 Gradescope then grades each submission in a container of its own: the grader's sandbox
-still applies inside it (the submission runs as `nobody`, under time and memory limits).
+applies inside it (a uid per worker, no capabilities, seccomp, and Landlock where the
+host's kernel has it; see docs/grading.md).
 The zip is byte-for-byte reproducible: fixed timestamps, sorted entries.
 """
 

@@ -1,22 +1,17 @@
-"""The wire between the grader and the worker that runs a submission.
+"""The wire between the grader and the worker that runs a submission, declared once.
+
+Both sides import this module: the kinds of request the grader may send (`REQUESTS`), the
+fields a reply may carry (`REPLY_FIELDS`), the worker's start-up messages (`STARTUP`), how
+an error is described (`ERROR_FIELDS`), how values are tagged (`TAGS`), and the framing.
+`docs/protocol.md` explains them for someone writing a worker in another language; a test
+keeps it in step with the declarations here. `VERSION` changes whenever a message changes.
 
 Messages are length-prefixed JSON: a 4-byte little-endian length, then UTF-8 JSON. JSON,
 not pickle, because the grader reads what an untrusted process wrote: unpickling can run
-arbitrary code, parsing JSON cannot. The grader also refuses messages over a size limit.
+arbitrary code, parsing JSON cannot. The grader refuses messages over `MAX_MESSAGE_BYTES`.
 
-Values cross as JSON with a few tags (a JSON object is always a tag, never user data):
-
-    {"t": [...]}            a tuple
-    {"d": [[k, v], ...]}    a dict (any keys the codec can carry)
-    {"h": id}               a handle: an object that stays in the worker (a node, a tokenizer)
-    {"dc": name, "f": {}}   one of the contract's dataclasses (Config, AdamHyper, TrainResult)
-    {"rng": state}          a random.Random, by state (its final state is sent back)
-    {"cb": id}              a callable of the grader's (train's on_step), called back over the wire
-    {"range": [a, b, c]}    a range
-
-Plain numbers, strings, None, booleans and lists are themselves. Floats keep every bit
-(Python's JSON writes the shortest repr, which reads back exactly; NaN and Infinity too).
-NumPy arrays and scalars become lists and Python numbers.
+Floats keep every bit (Python's JSON writes the shortest repr, which reads back exactly;
+NaN and Infinity too). NumPy arrays and scalars become lists and Python numbers.
 """
 
 from __future__ import annotations
@@ -28,9 +23,12 @@ import random
 import select
 import struct
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from microgpt_spec.spec.contract import AdamHyper, Config, TrainResult
+
+VERSION = 2
 
 HEADER = struct.Struct("<I")
 #: The largest message the grader accepts from a worker. A whole TrainResult is ~0.3 MB;
@@ -40,6 +38,135 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DATACLASSES: dict[str, type] = {"Config": Config, "AdamHyper": AdamHyper, "TrainResult": TrainResult}
 #: Ids the worker gives to objects it returns start here; the grader's own start at 1.
 WORKER_IDS_START = 1 << 40
+
+
+#: The backend object itself is always handle 0.
+BACKEND_HANDLE = 0
+#: `gpt(params, config, token, pos, keys, values)`: the positions of the key/value cache, the
+#: only arguments whose change (an append) goes back to the grader.
+GPT_CACHE_POSITIONS = {"keys": 4, "values": 5}
+
+
+# --------------------------------------------------------------------------- the declarations
+@dataclass(frozen=True)
+class Request:
+    """One kind of request: `[kind, *fields]`. Asynchronous requests get no reply."""
+
+    kind: str
+    fields: tuple[str, ...]
+    asynchronous: bool
+    meaning: str
+    shown: str  # how a failure message names it ("during float()")
+
+
+def _requests(*requests: Request) -> dict[str, Request]:
+    return {r.kind: r for r in requests}
+
+
+#: What the grader asks, in batches `{"a": [asynchronous requests], "s": request or null}`.
+REQUESTS = _requests(
+    Request("op", ("result", "operator", "left", "right"), True,
+            "left OPERATOR right (add sub mul truediv pow); the result is stored under the handle `result`",
+            "an operator on the submission's objects"),
+    Request("un", ("result", "operator", "operand"), True,
+            "OPERATOR operand (neg pos abs); the result is stored under `result`", "an operator"),
+    Request("acall", ("result", "target", "method", "args"), True,
+            "target.method(*args), whose result is a new object stored under `result` "
+            "(node.log/exp/relu, backend.value)", "a method call"),
+    Request("set", ("target", "name", "value"), True, "target.name = value", "setting an attribute"),
+    Request("rel", ("handles",), True, "the grader holds these handles no more: forget them", "releasing objects"),
+    Request("get", ("target", "name"), False, "the value of target.name", "reading an attribute"),
+    Request("call", ("target", "method", "args", "kwargs"), False,
+            "target.method(*args, **kwargs); kwargs is a list of [name, value]", "a call"),
+    Request("callobj", ("target", "args", "kwargs"), False, "target(*args, **kwargs)", "a call"),
+    Request("flush", (), False, "nothing: the reply carries any error of the asynchronous requests",
+            "operations on the submission's objects"),
+    Request("cmp", ("operator", "left", "right"), False, "left OPERATOR right (lt le gt ge)", "a comparison"),
+    Request("float", ("target",), False, "float(target)", "float()"),
+    Request("int", ("target",), False, "int(target)", "int()"),
+    Request("index", ("target",), False, "operator.index(target)", "an index"),
+    Request("bool", ("target",), False, "bool(target)", "bool()"),
+    Request("len", ("target",), False, "len(target)", "len()"),
+    Request("list", ("target",), False, "list(target)", "iterating"),
+    Request("repr", ("target",), False, "repr(target), cut to 2,000 characters", "repr()"),
+    Request("str", ("target",), False, "str(target), cut to 2,000 characters", "str()"),
+    Request("getitem", ("target", "key"), False, "target[key]", "indexing"),
+    Request("setitem", ("target", "key", "value"), False, "target[key] = value", "item assignment"),
+    Request("contains", ("target", "item"), False, "item in target", "'in'"),
+)
+
+#: What a reply to a synchronous request may hold (a JSON object).
+REPLY_FIELDS = {
+    "r": "the result (a value)",
+    "e": "instead of r: the error (an object with ERROR_FIELDS)",
+    "cls": "descriptions of classes the grader has not seen: {id: {name, methods, seq, call}}",
+    "hc": "the class id of each object an asynchronous request made: [[handle, class id], ...]",
+    "pf": "read ahead: the same attribute of the next objects of the same class: [[handle, value], ...]",
+    "meth": "get: the attribute is a plain method (the grader then calls it by name)",
+    "np": "get: the read ran the submission's code (a property): values read ahead are stale",
+    "kv": "call of gpt: what it appended to each layer of keys and values: {keys: [...], values: [...]}",
+    "rng": "the random generators the call used, as they ended: [{k, p, g} or {k, s}, ...]",
+    "ref": "the call ran code of the reference backends (only possible in the weaker sandbox)",
+    "refev": "how the submission reached for the reference backends: [text, ...]",
+    "refused": "actions the sandbox refused: [text, ...]",
+}
+
+#: Sent by the worker instead of a reply, while a call is under way; the grader answers
+#: {"r": value} or {"e": text} and the worker carries on.
+CALLBACK_FIELDS = {
+    "cb": "the id of a callable of the grader's that was passed as an argument (train's on_step)",
+    "args": "its arguments",
+    "kwargs": "its keyword arguments: [[name, value], ...]",
+}
+
+#: The worker's first messages, in this order.
+STARTUP = {
+    "confined": "the sandbox's walls, raised before the submission was read: [{name, active, detail}, ...]; "
+                "with `version` (this module's VERSION)",
+    "sandbox_failed": "instead of confined: a wall the grader requires could not be raised (text); the worker ends",
+    "ready": "the submission is imported: {name, version, precision, methods} of its backend",
+    "import_failed": "instead of ready: importing the submission failed (an error); the worker ends",
+}
+
+#: How an error is described ("e" of a reply, import_failed).
+ERROR_FIELDS = {
+    "type": "the nearest built-in exception type (ValueError, NotImplementedError, ...)",
+    "qualname": "the submission's own exception class",
+    "args": "its arguments when they are plain (str, int, float, bool, None), else null",
+    "message": "str(exception), cut to 2,000 characters",
+    "kind": "exception, memory (MemoryError), exit (SystemExit) or base (another BaseException)",
+    "trace": "the last frames of the traceback in the submission's own files",
+    "during": "what the worker was doing",
+    "code": "SystemExit's code",
+}
+
+#: Values are JSON, with these objects as tags (a JSON object is always a tag, never user data).
+TAGS = {
+    "t": "a tuple: {t: [items]}",
+    "d": "a dict: {d: [[key, value], ...]}",
+    "h": "a handle, an object that stays in the worker: {h: id} (the worker adds c: its class id)",
+    "dc": "one of the contract's dataclasses: {dc: Config|AdamHyper|TrainResult, f: {field: value}}",
+    "rng": "a random.Random: {rng: {k: key, s: state}} the first time, {rng: {k: key}} while in step",
+    "cb": "a callable of the grader's: {cb: id}",
+    "range": "a range: {range: [start, stop, step]}",
+}
+
+
+def describe(request: list | None) -> str:
+    """How a failure message names a request: "backend.gpt()", "reading .grad", "float()"."""
+    if not request:
+        return "a batch of operations"
+    kind = request[0]
+    if kind == "call" and len(request) > 2:
+        return f"backend.{request[2]}()" if request[1] == BACKEND_HANDLE else f".{request[2]}()"
+    if kind == "acall" and len(request) > 3:
+        return f"{request[3]}()"
+    if kind in ("get", "set") and len(request) > 2:
+        return f"{'reading' if kind == 'get' else 'setting'} .{request[2]}"
+    if kind in ("op", "un") and len(request) > 2:
+        return f"an operator ({request[2]}) on the submission's objects"
+    declared = REQUESTS.get(kind) if isinstance(kind, str) else None
+    return declared.shown if declared else str(kind)[:40]
 
 
 class ProtocolError(Exception):

@@ -21,6 +21,8 @@ import pytest
 from hypothesis import settings
 
 from microgpt_spec.grading import remote
+from microgpt_spec.grading.failures import SubmissionFailure
+from microgpt_spec.grading.link import Link, TestRecord
 from microgpt_spec.plugin import NotImplementedPart, area_of
 from microgpt_spec.spec.assertions import set_context
 from microgpt_spec.spec.profiles import register_profiles
@@ -36,10 +38,10 @@ class GradeRecorder:
         self.config = config
         self.tests: dict[str, dict] = {}
         self.collection_errors: list[str] = []
-        self.link_records: dict[str, remote.TestRecord] = {}
+        self.link_records: dict[str, TestRecord] = {}
 
     @property
-    def link(self) -> remote.Link | None:
+    def link(self) -> Link | None:
         return remote.current_link()
 
     @pytest.hookimpl(trylast=True)
@@ -78,7 +80,7 @@ class GradeRecorder:
         if excinfo is None or report.passed:
             return
         value = excinfo.value
-        if isinstance(value, remote.SubmissionFailure):
+        if isinstance(value, SubmissionFailure):
             report.user_properties.append(("grade_kind", value.kind))
         notes = [n for n in getattr(value, "__notes__", ()) if isinstance(n, str)]
         if notes:

@@ -28,7 +28,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from microgpt_spec.grading.remote import Limits
+from microgpt_spec.grading.link import Limits
 from microgpt_spec.spec.contract import AREAS
 
 DEFAULT_POINTS: dict[str, float] = {

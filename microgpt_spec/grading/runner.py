@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from microgpt_spec.grading.remote import CONFIG_ENVIRONMENT, Limits
+from microgpt_spec.grading.link import Limits
+from microgpt_spec.grading.remote import CONFIG_ENVIRONMENT
 from microgpt_spec.grading.rubric import Rubric
 from microgpt_spec.registry import PREFERRED_FILES
 

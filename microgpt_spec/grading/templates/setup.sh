@@ -4,6 +4,7 @@
 set -euo pipefail
 
 apt-get update -q
+apt-get install -y -q libseccomp2  # the grader's seccomp wall (see docs/grading.md)
 apt-get install -y -q python3.12 python3.12-venv 2>/dev/null \
   || apt-get install -y -q python3.11 python3.11-venv 2>/dev/null \
   || apt-get install -y -q python3 python3-venv
