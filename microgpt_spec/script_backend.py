@@ -566,7 +566,10 @@ class ScriptTokenizer:
         self._backend._enter("tokenizer", {self._backend.tokenizer_parts.docs: self._docs})
 
     def sequence(self, doc: str) -> list[int]:
-        self._backend._need("loop")
+        if "loop" in self._backend._missing:
+            raise NotImplementedError("tokenizer: encode and sequence run the training loop's own line "
+                                      "`tokens = [BOS] + [uchars.index(ch) for ch in doc] + [BOS]`; "
+                                      + self._backend._missing["loop"])
         self._enter()
         return list(self._backend._functions["tokens"]([doc], 0))
 

@@ -513,24 +513,24 @@ class TrainingLoop:
 
 
 def find_training_loop(script: Script, docs: str | None, bos: str | None) -> TrainingLoop:
-    look = ("loss: found no training loop: a top-level `for step in range(num_steps):` whose body computes "
+    look = ("training loop: found none: a top-level `for step in range(num_steps):` whose body computes "
             "the loss of one document and calls `loss.backward()`.")
     loop = next((s for s in script.body if isinstance(s, ast.For) and calls_method(s, "backward")), None)
     if loop is None:
         raise Missing(look)
     num_steps = loop_range_name(loop)
     if num_steps is None or not isinstance(loop.target, ast.Name):
-        raise Missing(f"loss: the training loop `{source_of(loop)}` should read `for step in range(num_steps):` "
+        raise Missing(f"training loop: `{source_of(loop)}` should read `for step in range(num_steps):` "
                       "with num_steps a top-level name: the check runs chosen steps of a chosen schedule.")
     step, body = loop.target.id, loop.body
     back = next(i for i, s in enumerate(body) if calls_method(s, "backward"))
     call = calls_method(body[back], "backward")
     if not isinstance(call.func.value, ast.Name):
-        raise Missing(f"loss: call backward() on a name (`loss.backward()`), found `{source_of(body[back])}`.")
+        raise Missing(f"training loop: call backward() on a name (`loss.backward()`), found `{source_of(body[back])}`.")
     loss = call.func.value.id
     at = next((i for i in range(back) if bos and target_name(body[i]) and bos in reads_of([body[i]]).now), None)
     if at is None or docs is None:
-        raise Missing("loss: in the training loop, found no line that turns the step's document into token ids "
+        raise Missing("training loop: found no line that turns the step's document into token ids "
                       "with BOS at both ends, e.g. `tokens = [BOS] + [uchars.index(ch) for ch in doc] + [BOS]` "
                       "(after `doc = docs[step % len(docs)]`).")
     tokens = target_name(body[at])
