@@ -634,7 +634,7 @@ def checked_walls(walls: Any) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- the probe
-def probe_walls(separate_uid: bool = True, seconds: float = 30.0) -> list[dict]:
+def probe_walls(separate_uid: bool = True, seconds: float = 30.0, timings: list | None = None) -> list[dict]:
     """Raise the sandbox once, in a throw-away worker with nothing to import: the walls
     this machine offers. Every worker of the grade must then raise the same walls."""
     with tempfile.TemporaryDirectory(prefix="microgpt-probe-") as folder:
@@ -655,4 +655,7 @@ def probe_walls(separate_uid: bool = True, seconds: float = 30.0) -> list[dict]:
             worker.ending()
     if "sandbox_failed" in message:
         raise RuntimeError(f"the sandbox probe failed: {message['sandbox_failed']}")
-    return checked_walls(message.get("confined"))
+    walls = checked_walls(message.get("confined"))
+    if timings is not None and isinstance(message.get("seconds"), float):
+        timings.append(message["seconds"])
+    return walls

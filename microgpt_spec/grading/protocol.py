@@ -122,7 +122,7 @@ CALLBACK_FIELDS = {
 #: The worker's first messages, in this order.
 STARTUP = {
     "confined": "the sandbox's walls, raised before the submission was read: [{name, active, detail}, ...]; "
-                "with `version` (this module's VERSION)",
+                "with `version` (this module's VERSION) and `seconds` (how long raising them took)",
     "sandbox_failed": "instead of confined: a wall the grader requires could not be raised (text); the worker ends",
     "ready": "the submission is imported: {name, version, precision, methods} of its backend",
     "import_failed": "instead of ready: importing the submission failed (an error); the worker ends",

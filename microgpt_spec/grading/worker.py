@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -158,12 +159,14 @@ def main() -> None:
     rfd, wfd = config["rfd"], config["wfd"]
     workdir = Path(config["workdir"])
     preload()
+    started = time.perf_counter()
     try:
         walls = [w.as_dict() for w in sandbox.confine(plan_from(config))]
     except sandbox.SandboxFailure as failure:
         protocol.write_all(wfd, protocol.frame({"sandbox_failed": str(failure)}))
         return
-    protocol.write_all(wfd, protocol.frame({"confined": walls, "version": protocol.VERSION}))
+    seconds = round(time.perf_counter() - started, 4)
+    protocol.write_all(wfd, protocol.frame({"confined": walls, "version": protocol.VERSION, "seconds": seconds}))
     if config.get("probe"):
         return
     os.chdir(workdir)
