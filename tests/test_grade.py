@@ -373,3 +373,51 @@ def test_a_random_generator_ends_in_the_state_the_worker_left_it(draws):
     mirror.update(grader_rng, before, json.loads(json.dumps(rng_progress(sent["k"], worker_rng, before))))
     assert grader_rng.getstate() == worker_rng.getstate()
     assert mirror.reference(grader_rng, grader_rng.getstate()) == {"k": sent["k"]}  # no resend
+
+
+
+# --------------------------------------------------------------------------- the sandbox, said and required
+ONLY_LIMITS = [{"name": "limits", "active": True, "detail": "memory"},
+               {"name": "landlock", "active": False, "detail": "this kernel has no Landlock"},
+               {"name": "seccomp", "active": False, "detail": "libseccomp could not be loaded"}]
+
+
+def test_grading_refuses_to_start_without_any_kernel_wall(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("microgpt_spec.grading.probe_walls", lambda separate_uid: ONLY_LIMITS)
+    (tmp_path / "mine.py").write_text((HOSTILE / "base.py").read_text())
+    assert cli_main(["grade", str(tmp_path / "mine.py"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "grading refused" in err and "this kernel has no Landlock" in err and "--accept-weaker-sandbox" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_weaker_sandbox_must_be_accepted_explicitly(monkeypatch):
+    from microgpt_spec.grading import SandboxUnavailable, prepare_sandbox
+
+    monkeypatch.setattr("microgpt_spec.grading.probe_walls", lambda separate_uid: ONLY_LIMITS)
+    with pytest.raises(SandboxUnavailable):
+        prepare_sandbox(RunOptions())
+    options, walls = prepare_sandbox(RunOptions(accept_weaker_sandbox=True))
+    assert options.required_walls == () and walls == ONLY_LIMITS
+
+
+def test_the_probe_says_which_walls_hold_and_why_not():
+    from microgpt_spec.grading.link import probe_walls
+
+    walls = {w["name"]: w for w in probe_walls()}
+    assert set(walls) == {"limits", "user", "namespaces", "capabilities", "landlock", "seccomp"}
+    assert all(w["detail"] for w in walls.values())  # active: what it covers; not: why not
+
+
+def test_a_worker_that_cannot_raise_a_required_wall_grades_nothing(tmp_path):
+    from microgpt_spec.grading.link import probe_walls
+
+    missing = [w["name"] for w in probe_walls() if not w["active"]]
+    if not missing:
+        pytest.skip("every wall holds on this machine: none to miss")
+    (tmp_path / "mine.py").write_text((HOSTILE / "base.py").read_text())
+    options = RunOptions(limits=LIMITS, areas=("tokenizer",), profile="quick", required_walls=(missing[0],))
+    [report] = grade([tmp_path / "mine.py"], tmp_path / "out", options=options)
+    assert report.score == 0
+    assert "the grader's sandbox could not be raised" in report.problems[0]
+    assert "not of the submission" in report.problems[0]

@@ -27,10 +27,9 @@ from microgpt_spec.cli import CommandError
 from microgpt_spec.grading import RunOptions, SandboxUnavailable, SubmissionError, grade, prepare_sandbox
 from microgpt_spec.grading.reports import (area_table, gradescope_results, problems_text, render_text,
                                            summary_table)
-from microgpt_spec.grading.rubric import RubricError, load_rubric
+from microgpt_spec.grading.rubric import GRADABLE_AREAS, RubricError, load_rubric
 from microgpt_spec.grading.runner import printable
 from microgpt_spec.grading.sandbox import describe as describe_walls
-from microgpt_spec.spec.contract import AREAS
 from microgpt_spec.spec.profiles import PROFILE_NAMES
 
 PROFILES = PROFILE_NAMES + ("quick",)  # quick: the grade profile with a tenth of the examples
@@ -47,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("grades"), help="output folder (default: grades)")
     parser.add_argument("--jobs", "-j", type=int, default=None, help="submissions graded at once (default: cores)")
     parser.add_argument("--area", action="append", default=[], metavar="AREA",
-                        help=f"grade only these areas (repeat or comma-separate): {', '.join(AREAS)}")
+                        help=f"grade only these areas (repeat or comma-separate): {', '.join(GRADABLE_AREAS)}")
     parser.add_argument("--test-timeout", type=float, default=None, metavar="S",
                         help="seconds the submission may take per test (default: the rubric's, 60)")
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
@@ -118,9 +117,9 @@ def _settings(args: argparse.Namespace):
             raise CommandError(f"--{key.replace('_', '-')} must be positive")
     limits = replace(limits, **{k: v for k, v in changes.items() if v is not None})
     areas = tuple(a.strip() for value in args.area for a in value.split(",") if a.strip())
-    unknown = [a for a in areas if a not in AREAS]
+    unknown = [a for a in areas if a not in GRADABLE_AREAS]
     if unknown:
-        raise CommandError(f"--area: unknown area {unknown}; the areas are {', '.join(AREAS)}")
+        raise CommandError(f"--area: unknown area {unknown}; the areas are {', '.join(GRADABLE_AREAS)}")
     not_in_rubric = [a for a in areas if a not in rubric.points]
     if not_in_rubric:
         raise CommandError(f"--area: {not_in_rubric} not in the rubric ({', '.join(rubric.points)})")

@@ -93,6 +93,8 @@ def grade(
     options = options or RunOptions(limits=rubric.limits)
     if options.required_walls is None:
         options, _ = prepare_sandbox(options)
+    if not options.areas:  # run only what the rubric scores (robustness, say, only when it has points)
+        options = replace(options, areas=tuple(rubric.points))
     found = expand_submissions(paths, out)
     names = output_names(found.submissions)
     out.mkdir(parents=True, exist_ok=True)

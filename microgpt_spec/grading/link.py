@@ -42,6 +42,8 @@ ASYNC_METHODS = frozenset({"log", "exp", "relu"})
 ASYNC_BATCH = 4000
 BACKEND_HANDLE = protocol.BACKEND_HANDLE
 GPT_CACHE_POSITIONS = protocol.GPT_CACHE_POSITIONS
+MAX_CLASSES = 1000  # class descriptions a worker may send in a whole run
+MAX_METHODS = 500  # methods per class description
 
 
 # --------------------------------------------------------------------------- settings
@@ -306,12 +308,19 @@ class Link:
             raise SubmissionCrashed("this object belonged to a worker that has since been restarted")
         return proxy._hid
 
-    def learn_classes(self, classes: dict) -> None:
+    def learn_classes(self, classes: Any) -> None:
+        """A proxy class per class of the worker's, from its description (checked and capped:
+        however many the worker sends, the grader keeps at most MAX_CLASSES)."""
+        if not isinstance(classes, dict) or len(self.classes) + len(classes) > MAX_CLASSES:
+            raise self.crash(SubmissionCrashed(f"crashed: the worker described more than {MAX_CLASSES} classes"))
         for cid, description in classes.items():
+            if not isinstance(description, dict) or not str(cid).isdigit():
+                raise self.crash(SubmissionCrashed("crashed: the worker sent a malformed class description"))
             base = RemoteSequence if description.get("seq") else RemoteObject
-            name = str(description.get("name", "Remote"))[:80] or "Remote"
+            name = short_text(description.get("name"), "Remote", 80).replace(".", "_")
+            methods = description.get("methods") if isinstance(description.get("methods"), list) else []
             self.classes[int(cid)] = type(name, (base,), {
-                "__slots__": (), "_methods": frozenset(map(str, description.get("methods", ()))),
+                "__slots__": (), "_methods": frozenset(str(m)[:100] for m in methods[:MAX_METHODS]),
                 "_remote_class": name})
 
     def set_class(self, hid: int, cid: int) -> None:

@@ -29,7 +29,6 @@ from rich.table import Table
 
 from microgpt_spec.grading.rubric import Rubric
 from microgpt_spec.grading.runner import RawRun, RunOptions, problems_of, rubric_summary
-from microgpt_spec.spec.contract import AREAS
 
 STATUSES = ("passed", "failed", "not implemented", "skipped")
 SHOWN_FAILURES = 12
@@ -104,7 +103,7 @@ def score_run(name: str, path: str, run: RawRun, rubric: Rubric, options: RunOpt
                  "tests": {nodeid: record.get("seconds", 0.0) for nodeid, record in sorted(run.tests.items())}},
         log=run.log, output=run.output,
     )
-    selected = set(options.areas) or set(AREAS)
+    selected = set(options.areas) or set(rubric.points)
     report.areas = [_area_report(area, points, tests, rubric, area in selected, report.problems)
                     for area, points in rubric.points.items()]
     return report

@@ -31,6 +31,10 @@ from pathlib import Path
 from microgpt_spec.grading.link import Limits
 from microgpt_spec.spec.contract import AREAS
 
+#: Areas a rubric may give points to: the eight of the spec, and `robustness` (checks beyond
+#: what the original program does; no points by default). `crosscheck` needs a second backend.
+GRADABLE_AREAS = AREAS + ("robustness",)
+
 DEFAULT_POINTS: dict[str, float] = {
     "tokenizer": 10,
     "ops": 15,
@@ -122,13 +126,13 @@ def parse_rubric(data: dict, source: str = "rubric") -> Rubric:
 def _points(table: dict, source: str) -> dict[str, float]:
     if not isinstance(table, dict) or not table:
         raise RubricError(f"{source} [points] must give points to at least one area")
-    unknown = [a for a in table if a not in AREAS]
+    unknown = [a for a in table if a not in GRADABLE_AREAS]
     if unknown:
-        raise RubricError(f"{source} [points]: unknown area(s) {unknown}; the areas are {', '.join(AREAS)}")
+        raise RubricError(f"{source} [points]: unknown area(s) {unknown}; the areas are {', '.join(GRADABLE_AREAS)}")
     for area, value in table.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise RubricError(f"{source} [points] {area} must be a number >= 0, got {value!r}")
-    return {area: float(table[area]) for area in AREAS if area in table}  # the spec's order
+    return {area: float(table[area]) for area in GRADABLE_AREAS if area in table}  # the spec's order
 
 
 def _limits(table: dict, source: str) -> Limits:
