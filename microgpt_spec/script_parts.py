@@ -542,9 +542,12 @@ def find_training_loop(script: Script, docs: str | None, bos: str | None) -> Tra
 
 
 def _find_update(script: Script, found: TrainingLoop, after: list[ast.stmt]) -> None:
-    """The Adam update: the statements after backward() that change `p.data` or `p.grad`, and the
-    assignments they read (`lr_t = ...`), in order. Printing and bookkeeping stay out."""
-    changes = [i for i, s in enumerate(after) if _stores_attribute(s, ("data", "grad"))]
+    """The Adam update: the statements after backward() that change `p.data` or `p.grad` (or call a
+    top-level function of the script that does), and the assignments they read (`lr_t = ...`), in
+    order. Printing and bookkeeping stay out."""
+    helpers = {f.name: f for f in script.body if isinstance(f, ast.FunctionDef) and _stores_attribute(f, ("data",))}
+    changes = [i for i, s in enumerate(after)
+               if _stores_attribute(s, ("data", "grad")) or calls_name(s, helpers)]
     if not changes:
         found.update_missing = ("adam: after `loss.backward()` the training loop has no line that changes "
                                 "`p.data`: write the Adam update there, inline, as a loop over the parameters "
@@ -557,18 +560,18 @@ def _find_update(script: Script, found: TrainingLoop, after: list[ast.stmt]) -> 
             keep.add(i)
             wanted |= reads_of([after[i]]).now
     update = Block("update", [after[i] for i in sorted(keep)], (found.step,), (), top_level=True)
-    loop = next(s for s in update.stmts if _stores_attribute(s, ("data",)))
+    called = [f for name, f in helpers.items() if any(calls_name(s, [name]) for s in update.stmts)]
+    code = update.stmts + called  # what runs for one update: the lines, and the helpers they call
+    loop = next((n for n in walk_nodes(code) if isinstance(n, ast.For) and _stores_attribute(n, ("data",))), None)
     params = next((n.id for n in ast.walk(loop.iter) if isinstance(n, ast.Name) and n.id in script.module_names
-                   and n.id not in BUILTIN_NAMES), None) if isinstance(loop, ast.For) else None
+                   and n.id not in BUILTIN_NAMES), None) if loop is not None else None
     if params is None:
         found.update_missing = ("adam: the update should loop over the script's list of parameters, e.g. "
-                                f"`for i, p in enumerate(params):`; found `{source_of(loop)}`.")
+                                "`for i, p in enumerate(params):`; found `"
+                                + source_of(loop or update.stmts[0]) + "`.")
         return
-    reads = update.reads()
-    outside = (reads.now | reads.later) & script.binding_names()
-    moments = sorted({t.value.id for s in update.stmts for t in ast.walk(s)
-                      if isinstance(t, ast.Subscript) and isinstance(t.ctx, ast.Store)
-                      and isinstance(t.value, ast.Name) and t.value.id in outside} - {params})
+    outside = _global_reads(update, called) & script.binding_names()
+    moments = _moment_names(code, outside - {params})
     if len(moments) != 2:
         found.update_missing = ("adam: the update should keep its two moment lists at the top level, "
                                 "`m = [0.0] * len(params)` and `v = [0.0] * len(params)`, and update them in "
@@ -578,6 +581,25 @@ def _find_update(script: Script, found: TrainingLoop, after: list[ast.stmt]) -> 
         moments.reverse()
     found.update, found.params, found.moments = update, params, (moments[0], moments[1])
     found.hyper = _hyper_names(script, outside - {params, *moments, found.num_steps})
+
+
+def _global_reads(update: Block, helpers: list[ast.FunctionDef]) -> set[str]:
+    reads = update.reads()
+    names = set(reads.now | reads.later)
+    for helper in helpers:
+        inner = reads_of(helper.body, [a.arg for a in helper.args.posonlyargs + helper.args.args])
+        names |= inner.now | inner.later
+    return names
+
+
+def _moment_names(code: list[ast.AST], candidates: set[str]) -> list[str]:
+    """The top-level lists the update changes in place (`m[i] = ...`), in the order they first appear."""
+    names: list[str] = []
+    for node in walk_nodes(code):
+        if (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name)
+                and node.value.id in candidates and node.value.id not in names):
+            names.append(node.value.id)
+    return names
 
 
 HYPER_NAMES = {

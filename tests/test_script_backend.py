@@ -229,3 +229,18 @@ def test_a_main_guard_counts_as_the_top_level(tmp_path):
     params = backend.init_params(SMALL, random.Random(0))
     assert len(backend.train(params, SMALL, [[4, 0, 1, 4]], 3).losses) == 3
     assert backend.sample_next([0.0, 50.0], 1.0, random.Random(0)) == 1
+
+
+def test_an_update_in_a_function_of_the_script_is_found(tmp_path):
+    text = CORRECT.read_text()
+    inline = text[text.index("    lr_t = learning_rate"): text.index("    print(f\"step {step + 1:4d}")]
+    helper = "def adam_step(step):\n" + inline + "\n\n"  # the loop body's lines: already indented
+    text = text.replace(inline, "    adam_step(step)\n").replace("num_steps = 1000\n", helper + "num_steps = 1000\n")
+    script = tmp_path / "microgpt.py"
+    script.write_text(text)
+    backend = load_script_backend(script)
+    node = backend.value(1.0)
+    opt = backend.adam([node], AdamHyper(lr=0.1))
+    node.grad = -3.0
+    opt.step(0, 10)
+    assert node.data == pytest.approx(1.1) and [float(x) for x in opt.m] == pytest.approx([-0.45])
