@@ -14,7 +14,7 @@ first of ``backend``, ``Backend``, ``make_backend`` that exists. A class or a fu
 called with no arguments to make the backend object.
 
 A file (or a folder's file) that defines none of those names but has a microgpt script's
-shape (a top-level ``class Value`` or ``def gpt``) is not imported at all: it is checked as
+shape (a top-level ``class Value``, ``def gpt``, ``uchars = ...`` ...) is not imported at all: it is checked as
 it is, through `microgpt_spec.script_backend`, which runs only its definitions.
 """
 

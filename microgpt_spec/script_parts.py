@@ -301,9 +301,14 @@ def _random_names(body: list[ast.stmt]) -> dict[str, str | None]:
     return names
 
 
+#: Top-level names only a microgpt script defines: a learner's script is recognised from its
+#: first part on (the tokenizer's `uchars`, the engine's `Value`).
+SCRIPT_MARKS = frozenset({"Value", "gpt", "linear", "softmax", "rmsnorm", "uchars", "state_dict"})
+
+
 def looks_like_a_script(path: Path) -> bool:
-    """A microgpt script: it defines `class Value` or `def gpt` at the top level and none of
-    the names the registry takes as a backend (`backend`, `Backend`, `make_backend`)."""
+    """A microgpt script: it defines one of `SCRIPT_MARKS` at the top level and none of the
+    names the registry takes as a backend (`backend`, `Backend`, `make_backend`)."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (SyntaxError, UnicodeDecodeError, ValueError):
@@ -318,7 +323,7 @@ def looks_like_a_script(path: Path) -> bool:
             defined.update(stored_names(stmt))
     if defined & {"backend", "Backend", "make_backend"}:
         return False
-    return "Value" in defined or "gpt" in defined
+    return bool(defined & SCRIPT_MARKS)
 
 
 # --------------------------------------------------------------------------- blocks of statements

@@ -111,7 +111,7 @@ print("the script's top level ran")
 
 def test_a_script_without_backend_is_checked_as_a_script_not_imported(tmp_path, capsys):
     loaded = find_backend(str(write(tmp_path / "microgpt.py", SCRIPT)))
-    assert loaded.name == "script microgpt.py"
+    assert (loaded.name, loaded.version) == ("microgpt.py", "script")
     assert loaded.origin == str((tmp_path / "microgpt.py").resolve())
     assert capsys.readouterr().out == ""  # never imported: its print did not run
     assert loaded.backend.value(2.0).data == 2.0

@@ -244,3 +244,14 @@ def test_an_update_in_a_function_of_the_script_is_found(tmp_path):
     node.grad = -3.0
     opt.step(0, 10)
     assert node.data == pytest.approx(1.1) and [float(x) for x in opt.m] == pytest.approx([-0.45])
+
+
+def test_a_script_at_its_first_part_is_already_a_script(tmp_path):
+    script = tmp_path / "microgpt.py"
+    script.write_text("docs = open('input.txt').read().split()\n"
+                      "uchars = sorted(set(''.join(docs)))\nBOS = len(uchars)\nvocab_size = len(uchars) + 1\n")
+    backend = find_backend(str(script)).backend  # not imported: input.txt is never opened
+    tok = backend.build_tokenizer(["bca"])
+    assert (tok.chars, tok.bos, tok.vocab_size) == (["a", "b", "c"], 3, 4)
+    with pytest.raises(NotImplementedError, match="class `Value`"):
+        backend.value(1.0)
