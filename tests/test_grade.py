@@ -421,3 +421,22 @@ def test_a_worker_that_cannot_raise_a_required_wall_grades_nothing(tmp_path):
     assert report.score == 0
     assert "the grader's sandbox could not be raised" in report.problems[0]
     assert "not of the submission" in report.problems[0]
+
+
+
+# --------------------------------------------------------------------------- microgpt scripts as they are
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+def test_a_microgpt_script_is_graded_as_it_is_and_its_training_never_runs(tmp_path):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    (submissions / "alice.py").write_text((SCRIPTS / "microgpt.py").read_text())
+    (submissions / "bob.py").write_text((SCRIPTS / "bugs" / "adam_no_bias_correction.py").read_text())
+    reports = {r.name: r for r in grade([submissions], tmp_path / "out", options=OPTIONS, jobs=2)}
+    alice = json.loads((tmp_path / "out" / "alice" / "report.json").read_text())
+    assert reports["alice"].score == 20 and alice["problems"] == []
+    assert alice["backend"]["name"] != "submission"  # the script adapter, not an import of the file
+    assert b"step" not in reports["alice"].output  # its top-level training printed nothing: it never ran
+    bob = json.loads((tmp_path / "out" / "bob" / "report.json").read_text())
+    assert bob["areas"]["tokenizer"]["score"] == 10 and bob["areas"]["adam"]["verdict"] == "FAIL"

@@ -22,6 +22,7 @@ from typing import Any
 from microgpt_spec.grading import protocol, sandbox
 from microgpt_spec.grading.serve import Worker, describe_error
 from microgpt_spec.registry import CANDIDATE_ATTRIBUTES, BackendLoadError, entry_file
+from microgpt_spec.script_backend import load_script_backend, looks_like_a_script
 from microgpt_spec.spec.contract import Backend as ContractBackend
 
 REFERENCE_MODULES = ("microgpt_spec.backends.pure", "microgpt_spec.backends.numpy", "microgpt_spec.backends.torch",
@@ -32,8 +33,13 @@ EXIT_MEMORY = 86  # the status a worker ends with when it cannot even report a M
 
 # --------------------------------------------------------------------------- loading
 def load_submission(path: Path) -> Any:
-    """Import the submission at `path` (a .py file or a folder) and make its backend."""
-    module = _import_package(path) if (path / "__init__.py").is_file() else _import_file(_entry_file(path))
+    """The backend of the submission at `path` (a .py file or a folder), from the file the
+    registry would pick for `--backend=PATH`: a microgpt script through the script adapter
+    (its training is never run), a package's `__init__.py` as a package, else the file."""
+    entry = _entry_file(path)
+    if looks_like_a_script(entry):
+        return load_script_backend(entry)
+    module = _import_package(path) if entry.name == "__init__.py" else _import_file(entry)
     for name in CANDIDATE_ATTRIBUTES:
         target = getattr(module, name, None)
         if target is None or isinstance(target, types.ModuleType):
@@ -122,7 +128,8 @@ class CappedStream:
 #: Modules of this project a submission may use (the contract, the scalar adapter the
 #: student skeleton builds on); imported before the walls go up, since afterwards the
 #: worker cannot read this project's files at all.
-PRELOADED = ("microgpt_spec.spec.contract", "microgpt_spec.backends.scalar", "microgpt_spec.registry")
+PRELOADED = ("microgpt_spec.spec.contract", "microgpt_spec.backends.scalar", "microgpt_spec.registry",
+             "microgpt_spec.script_backend")
 
 
 def preload() -> None:
