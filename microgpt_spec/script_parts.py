@@ -686,7 +686,7 @@ def find_sampling(script: Script) -> SamplingLoop:
                   and calls_name(s, ["gpt"]) and draws(s)), None)
     if outer is None or not isinstance(outer.target, ast.Name):
         raise Missing(look)
-    inner = next((s for s in outer.body if isinstance(s, ast.For) and calls_name(s, ["gpt"])), None)
+    inner = next((s for s in outer.body if isinstance(s, (ast.For, ast.While)) and calls_name(s, ["gpt"])), None)
     if inner is None:
         raise Missing(look + " Inside it, write a loop over the positions that calls gpt.")
     body = inner.body
@@ -704,13 +704,17 @@ def find_sampling(script: Script) -> SamplingLoop:
     return SamplingLoop(draw, sample, _temperature_name(script, draw))
 
 
-def _collected_name(position_loop: ast.For) -> str | None:
-    """`name` in `name.append(uchars[token_id])` (or `name += ...`) inside the position loop."""
-    for node in walk_nodes(position_loop.body):
+def _collected_name(position_loop: ast.For | ast.While) -> str | None:
+    """`name` in `name.append(uchars[token_id])` (or `name += uchars[token_id]`) inside the position
+    loop; a counter (`pos_id += 1`) is not it."""
+    nodes = list(walk_nodes(position_loop.body))
+    for node in nodes:
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
                 and isinstance(node.func.value, ast.Name)):
             return node.func.value.id
-        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+    for node in nodes:
+        if (isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name)
+                and not isinstance(node.value, ast.Constant)):
             return node.target.id
     return None
 

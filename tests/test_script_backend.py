@@ -255,3 +255,14 @@ def test_a_script_at_its_first_part_is_already_a_script(tmp_path):
     assert (tok.chars, tok.bos, tok.vocab_size) == (["a", "b", "c"], 3, 4)
     with pytest.raises(NotImplementedError, match="class `Value`"):
         backend.value(1.0)
+
+
+def test_a_while_loop_over_the_positions_samples_too(tmp_path):
+    backend = backend_from(
+        tmp_path,
+        "    for pos_id in range(block_size):\n        logits = gpt(token_id, pos_id, keys, values)\n",
+        "    pos_id = 0\n    while pos_id < block_size:\n        pos_id += 1\n"
+        "        logits = gpt(token_id, pos_id - 1, keys, values)\n")
+    params = backend.init_params(SMALL, random.Random(0))
+    drawn = backend.generate(params, SMALL, 1.0, random.Random(3))
+    assert all(0 <= i < SMALL.bos for i in drawn) and len(drawn) <= SMALL.block_size
