@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in figures.items():
         table.add_row(key, str(value))
     Console().print(table)
+    for report in reports:  # a figure with failures in it measures something else: say what
+        for problem in report.problems[:1]:
+            print(f"{report.name}: {problem.splitlines()[0][:300]}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
     return 0 if figures["problems"] == 0 and figures["scores"] == [figures["max_score"]] else 1

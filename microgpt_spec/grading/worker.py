@@ -33,13 +33,17 @@ EXIT_MEMORY = 86  # the status a worker ends with when it cannot even report a M
 
 # --------------------------------------------------------------------------- loading
 def load_submission(path: Path) -> Any:
-    """The backend of the submission at `path` (a .py file or a folder), from the file the
-    registry would pick for `--backend=PATH`: a microgpt script through the script adapter
-    (its training is never run), a package's `__init__.py` as a package, else the file."""
-    entry = _entry_file(path)
-    if looks_like_a_script(entry):
-        return load_script_backend(entry)
-    module = _import_package(path) if entry.name == "__init__.py" else _import_file(entry)
+    """The backend of the submission at `path`: a folder with `__init__.py` is imported as a
+    package (its modules may import each other relatively); else the file the registry would
+    pick for `--backend=PATH`, a microgpt script through the script adapter (its training is
+    never run)."""
+    if (path / "__init__.py").is_file():
+        module = _import_package(path)
+    else:
+        entry = _entry_file(path)
+        if looks_like_a_script(entry):
+            return load_script_backend(entry)
+        module = _import_file(entry)
     for name in CANDIDATE_ATTRIBUTES:
         target = getattr(module, name, None)
         if target is None or isinstance(target, types.ModuleType):
