@@ -9,7 +9,9 @@ import json
 import math
 import os
 import random
+import shutil
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -440,3 +442,12 @@ def test_a_microgpt_script_is_graded_as_it_is_and_its_training_never_runs(tmp_pa
     assert b"step" not in reports["alice"].output  # its top-level training printed nothing: it never ran
     bob = json.loads((tmp_path / "out" / "bob" / "report.json").read_text())
     assert bob["areas"]["tokenizer"]["score"] == 10 and bob["areas"]["adam"]["verdict"] == "FAIL"
+
+
+
+def test_a_package_submission_keeps_its_relative_imports(tmp_path):
+    package = tmp_path / "mypackage"
+    shutil.copytree(Path(__file__).parents[1] / "backends" / "pure", package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    [report] = grade([package], tmp_path / "out", options=replace(OPTIONS, areas=("tokenizer",)))
+    assert report.problems == [] and report.score == 10
