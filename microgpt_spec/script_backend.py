@@ -196,7 +196,9 @@ class ScriptBackend(contract.Backend):
                 continue
             try:
                 self._exec(binding.stmt)
-            except Exception as error:  # noqa: BLE001 - the learner's line, reported with its number
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # noqa: BLE001 - the learner's line (sys.exit too), with its number
                 raise ScriptLoadError(
                     f"{self.path.name}: line {binding.line} (`{source_of(binding.stmt)}`) raised "
                     f"{type(error).__name__}: {error}. The check runs the script's top-level definitions "

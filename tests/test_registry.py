@@ -120,3 +120,9 @@ def test_a_script_without_backend_is_checked_as_a_script_not_imported(tmp_path, 
 def test_a_file_that_is_neither_backend_nor_script_says_both_ways(tmp_path):
     with pytest.raises(BackendLoadError, match="microgpt script's shape"):
         find_backend(str(write(tmp_path / "other.py", "x = 1")))
+
+
+def test_a_script_whose_definitions_exit_gives_one_clear_message(tmp_path):
+    source = "import sys\n\nclass Value:\n    sys.exit(3)\n"
+    with pytest.raises(BackendLoadError, match=r"line 3 .*raised SystemExit"):
+        find_backend(str(write(tmp_path / "microgpt.py", source)))
