@@ -32,7 +32,7 @@ from typing import Iterable, Iterator
 #: The config globals the check sets for each model it tries.
 CONFIG_NAMES = ("n_layer", "n_embd", "n_head", "block_size")
 BUILTIN_NAMES = frozenset(dir(builtins))
-_DEFERRED_SCOPES = ("function",)  # a def or lambda body runs when called, not when defined
+#: Scopes that run at once where they are written (a def or lambda body runs only when called).
 _IMMEDIATE_FUNCTION_SCOPES = ("listcomp", "setcomp", "dictcomp", "genexpr")
 
 
