@@ -7,7 +7,9 @@ The scripts under tests/scripts/ are the test data:
 * `bugs/*.py`: the same script with one classic bug each (the first line names the bug and
   its area); its area must fail, and every area that does not run the buggy line must pass;
 * `partial/microgpt.py`: a script half written; the parts it lacks are *not implemented*,
-  each with a message naming what to write.
+  each with a message naming what to write;
+* `variants/microgpt.py`: the correct algorithm spelled the other ways learners write it
+  (names imported from random, a lambda, stoi/itos, Adam in a function, a main guard ...).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from microgpt_spec import load_backend
 from microgpt_spec.registry import BackendLoadError, find_backend
 from microgpt_spec.script_backend import ScriptBackend, load_script_backend
 from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS, AdamHyper, Config
@@ -32,6 +35,7 @@ SCRIPTS = HERE / "scripts"
 CORRECT = SCRIPTS / "microgpt.py"
 BUGS = sorted((SCRIPTS / "bugs").glob("*.py"))
 PARTIAL = SCRIPTS / "partial" / "microgpt.py"
+VARIANT = SCRIPTS / "variants" / "microgpt.py"  # the same algorithm, spelled the other usual ways
 SMALL = Config(vocab_size=5, n_layer=1, n_embd=4, n_head=2, block_size=4)
 
 
@@ -87,6 +91,30 @@ def test_a_bug_leaves_the_areas_that_do_not_use_it_passing(script, tmp_path):
     got = verdicts(run_conformance(script, must_pass, tmp_path / "report.json"))
     wrongly = {a: got.get(a) for a in must_pass if got.get(a) != "PASS"}
     assert not wrongly, f"{script.name}: areas that do not use the buggy line did not pass: {wrongly}"
+
+
+@pytest.mark.slow
+def test_the_variant_script_passes_every_counted_area(tmp_path):
+    got = verdicts(run_conformance(VARIANT, list(AREAS), tmp_path / "report.json"))
+    assert got == {area: "PASS" for area in AREAS}, got
+
+
+@pytest.mark.parametrize("script", [CORRECT, VARIANT], ids=["microgpt", "variant"])
+def test_a_correct_script_computes_what_the_pure_backend_computes(script):
+    mine, pure = load_script_backend(script), load_backend("pure")
+    params = pure.init_params(SMALL, random.Random(5))
+    assert mine.init_params(SMALL, random.Random(5)) == params  # the same draws, in the same order
+    sequences = [[4, 0, 1, 2, 4], [4, 3, 3, 4]]
+    loss, grads = mine.loss_and_grads(params, SMALL, sequences[0])
+    expected_loss, expected_grads = pure.loss_and_grads(params, SMALL, sequences[0])
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    assert all(a == pytest.approx(b, rel=1e-9, abs=1e-12) for name in grads
+               for row_a, row_b in zip(grads[name], expected_grads[name]) for a, b in zip(row_a, row_b))
+    ran, expected = mine.train(params, SMALL, sequences, 5), pure.train(params, SMALL, sequences, 5)
+    assert ran.losses == pytest.approx(expected.losses, rel=1e-12)
+    assert mine.generate(ran.params, SMALL, 0.7, random.Random(9)) == pure.generate(ran.params, SMALL, 0.7,
+                                                                                    random.Random(9))
+    assert mine.build_tokenizer(["cab", "b"]).sequence("abc") == [3, 0, 1, 2, 3]
 
 
 def test_each_bug_script_is_the_correct_script_with_a_few_lines_changed():
