@@ -94,9 +94,9 @@ def full(report: dict, name: str) -> bool:
 def test_a_correct_submission_gets_full_marks_for_the_graded_areas(run):
     report = report_of(run, "good")
     assert full(report, "tokenizer") and full(report, "adam")
-    assert report["score"] == 20 and report["max_score"] == 100 and report["problems"] == []
+    assert report["score"] == 20 and report["max_score"] == 20 and report["problems"] == []  # of the graded areas
     assert area(report, "tokenizer")["passed"] == TOKENIZER_TESTS and area(report, "adam")["passed"] == ADAM_TESTS
-    assert area(report, "ops")["verdict"] == "not graded"
+    assert set(report["areas"]) == set(GRADED_AREAS)  # --area: the others are not in the report at all
 
 
 def test_an_endless_loop_times_out_and_everything_else_is_graded(run):
@@ -128,7 +128,7 @@ def test_unbounded_memory_is_stopped_at_the_limit(run):
 ])
 def test_a_failing_import_fails_every_area_loudly(run, name, expected, where):
     report = report_of(run, name)
-    assert report["score"] == 0 and report["max_score"] == 100
+    assert report["score"] == 0 and report["max_score"] == 20
     assert report["problems"] and report["problems"][0].startswith(expected)
     if where:  # the lines of the submission's own file it happened at
         assert f'File "{name}.py", line' in report["problems"][0]
@@ -137,9 +137,9 @@ def test_a_failing_import_fails_every_area_loudly(run, name, expected, where):
     assert all(t["status"] == "failed" and t["kind"] == "import failed" for t in graded_tests)
     results = json.loads((run.out / name / "results.json").read_text())
     assert expected in results["output"] and results["score"] == 0
-    assert [t["name"] for t in results["tests"]] == list(AREAS)
+    assert [t["name"] for t in results["tests"]] == list(GRADED_AREAS)
     assert all(t["status"] == "failed" and t["score"] == 0 for t in results["tests"])
-    assert sum(t["max_score"] for t in results["tests"]) == 100
+    assert sum(t["max_score"] for t in results["tests"]) == 20
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -220,7 +220,7 @@ def test_the_gradebook_lists_every_submission(run):
     with open(run.out / "gradebook.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["submission"] for r in rows] == sorted(run.reports)
-    assert {r["max_score"] for r in rows} == {"100.0"}
+    assert {r["max_score"] for r in rows} == {"20.0"}
     good = next(r for r in rows if r["submission"] == "good")
     assert float(good["score"]) == 20 and float(good["tokenizer"]) == 10
     assert "refused by the grader's sandbox" in next(r for r in rows if r["submission"] == "delegates")["problems"]
@@ -246,7 +246,7 @@ def test_the_same_submission_graded_twice_gets_the_same_reports(run, tmp_path):
 def test_gradescope_results_have_one_entry_per_area(run):
     results = json.loads((run.out / "loop_forever" / "results.json").read_text())
     assert set(results) >= {"score", "output", "tests", "execution_time", "visibility", "stdout_visibility"}
-    assert [t["number"] for t in results["tests"]] == [str(i) for i in range(1, len(AREAS) + 1)]
+    assert [t["number"] for t in results["tests"]] == [str(i) for i in range(1, len(GRADED_AREAS) + 1)]
     for entry in results["tests"]:
         assert set(entry) >= {"name", "number", "score", "max_score", "status", "output", "visibility"}
         assert entry["status"] in ("passed", "failed") and entry["output_format"] == "md"
@@ -275,7 +275,8 @@ def test_a_rubric_round_trips_through_toml():
     import tomllib
 
     rubric = parse_rubric({"points": {"ops": 30, "tokenizer": 20.5}, "policy": {"partial_credit": False,
-                           "delegation": "allow"}, "limits": {"test_seconds": 5, "memory_mb": 512}})
+                           "delegation": "allow"}, "limits": {"test_seconds": 5, "memory_mb": 512},
+                           "visibility": {"ops": "hidden"}})
     again = parse_rubric(tomllib.loads(rubric.to_toml()), source=rubric.source)
     assert again == rubric and list(again.points) == ["tokenizer", "ops"] and again.max_score == 50.5
 
@@ -451,3 +452,22 @@ def test_a_package_submission_keeps_its_relative_imports(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__"))
     [report] = grade([package], tmp_path / "out", options=replace(OPTIONS, areas=("tokenizer",)))
     assert report.problems == [] and report.score == 10
+
+
+def test_results_json_stands_on_its_own_and_follows_the_rubrics_visibility():
+    tests = {f"test_{area}.py::test_{i}": {"area": area, "status": "failed", "message": f"wrong {i}"}
+             for area in ("tokenizer", "training") for i in range(20)}
+    rubric = parse_rubric({"points": {"tokenizer": 10, "training": 10},
+                           "visibility": {"training": "after_due_date"}})
+    report = score_run("x", "x.py", RawRun(tests=tests, session={"backend": {}}), rubric, RunOptions())
+    results = gradescope_results(report)
+    assert [t["visibility"] for t in results["tests"]] == ["visible", "after_due_date"]
+    assert "report.json" not in json.dumps(results)  # students on Gradescope never see it
+    assert all("test_19" in t["output"] for t in results["tests"])  # every failing test is named
+
+
+def test_a_rubric_visibility_must_be_one_of_gradescopes():
+    with pytest.raises(RubricError, match="after_due_date"):
+        parse_rubric({"points": {"tokenizer": 1}, "visibility": {"tokenizer": "secret"}})
+    with pytest.raises(RubricError, match="unknown key"):
+        parse_rubric({"points": {"tokenizer": 1}, "visibility": {"ops": "hidden"}})

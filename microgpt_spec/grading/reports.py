@@ -81,7 +81,8 @@ class SubmissionReport:
 
     @property
     def max_score(self) -> float:
-        return self.rubric.max_score
+        """The points of the areas graded in this run (all of the rubric's, unless --area)."""
+        return round(sum(a.max_score for a in self.areas), 2)
 
     @property
     def delegated_areas(self) -> list[str]:
@@ -104,8 +105,8 @@ def score_run(name: str, path: str, run: RawRun, rubric: Rubric, options: RunOpt
         log=run.log, output=run.output,
     )
     selected = set(options.areas) or set(rubric.points)
-    report.areas = [_area_report(area, points, tests, rubric, area in selected, report.problems)
-                    for area, points in rubric.points.items()]
+    report.areas = [_area_report(area, points, tests, rubric, True, report.problems)
+                    for area, points in rubric.points.items() if area in selected]
     return report
 
 
@@ -171,7 +172,8 @@ def gradescope_results(report: SubmissionReport) -> dict:
         tests.append({
             "name": area.area, "number": str(number), "score": area.score, "max_score": area.max_score,
             "status": "passed" if area.graded and area.score >= area.max_score else "failed",
-            "output": area_markdown(area, report), "output_format": "md", "visibility": "visible",
+            "output": area_markdown(area, report), "output_format": "md",
+            "visibility": report.rubric.visibility_of(area.area),
         })
     return {
         "score": report.score,
@@ -221,8 +223,9 @@ def area_markdown(area: AreaReport, report: SubmissionReport) -> str:
                      + (": no credit." if report.rubric.delegation == "no-credit" else "."))
     for test in area.failures[:SHOWN_FAILURES]:
         lines += ["", f"`{short_name(test['nodeid'])}`: {test['status']}", _fenced(test["message"][:SHOWN_MESSAGE])]
-    if len(area.failures) > SHOWN_FAILURES:
-        lines += ["", f"... and {len(area.failures) - SHOWN_FAILURES} more (see report.json)."]
+    if len(area.failures) > SHOWN_FAILURES:  # named at least: students never see report.json
+        rest = ", ".join(f"`{short_name(t['nodeid'])}` ({t['status']})" for t in area.failures[SHOWN_FAILURES:])
+        lines += ["", f"Also not passed: {rest}."]
     return "\n".join(lines) + "\n"
 
 
@@ -320,14 +323,14 @@ def write_reports(report: SubmissionReport, folder: Path) -> None:
 
 
 def write_gradebook(reports: list[SubmissionReport], path: Path) -> None:
-    areas = list(reports[0].rubric.points) if reports else []
+    areas = [a.area for a in reports[0].areas] if reports else []
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["submission", "path", "score", "max_score", *areas, "delegated_areas", "problems"])
     for report in sorted(reports, key=lambda r: r.name):
         scores = {a.area: a.score for a in report.areas}
         writer.writerow([report.name, report.path, report.score, report.max_score,
-                         *(scores[a] for a in areas), " ".join(report.delegated_areas),
+                         *(scores.get(a, "") for a in areas), " ".join(report.delegated_areas),
                          " | ".join(p.splitlines()[0] for p in report.problems)])
     _write(path, buffer.getvalue())
 

@@ -12,6 +12,9 @@ A rubric is a small TOML file (`microgpt-spec grade --rubric rubric.toml`):
     delegation = "no-credit"     # areas whose calls ran the project's reference backends get 0;
                                  # "allow": they are only flagged in the report
 
+    [visibility]                 # Gradescope's, per area: visible (default), hidden,
+    training = "after_due_date"  # after_due_date or after_published
+
     [limits]                     # defaults for the command-line options of the same meaning
     test_seconds = 60            # per test: time the submission may take in all
     submission_seconds = 900     # per submission: wall time of the whole run
@@ -46,6 +49,8 @@ DEFAULT_POINTS: dict[str, float] = {
     "training": 10,
 }
 DELEGATION_POLICIES = ("no-credit", "allow")
+#: Gradescope's visibility settings, for an area's entry in results.json.
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 
 class RubricError(ValueError):
@@ -59,6 +64,10 @@ class Rubric:
     delegation: str = "no-credit"
     limits: Limits = Limits()
     source: str = "default"
+    visibility: dict[str, str] = field(default_factory=dict)  # area -> one of VISIBILITIES (default visible)
+
+    def visibility_of(self, area: str) -> str:
+        return self.visibility.get(area, "visible")
 
     @property
     def max_score(self) -> float:
@@ -84,6 +93,8 @@ class Rubric:
                   f"submission_seconds = {_number(self.limits.submission_seconds)}",
                   f"memory_mb = {self.limits.memory_mb}",
                   f"output_kb = {self.limits.output_bytes // 1000}"]
+        if self.visibility:
+            lines += ["", "[visibility]"] + [f'{area} = "{value}"' for area, value in self.visibility.items()]
         return "\n".join(lines) + "\n"
 
 
@@ -105,10 +116,10 @@ def load_rubric(path: Path | None) -> Rubric:
 
 
 def parse_rubric(data: dict, source: str = "rubric") -> Rubric:
-    unknown = set(data) - {"points", "policy", "limits"}
+    unknown = set(data) - {"points", "policy", "limits", "visibility"}
     if unknown:
         raise RubricError(f"{source}: unknown section(s) {sorted(unknown)}; the sections are "
-                          "[points], [policy] and [limits]")
+                          "[points], [policy], [limits] and [visibility]")
     points = _points(data.get("points", DEFAULT_POINTS), source)
     policy = data.get("policy", {})
     _only(policy, {"partial_credit", "delegation"}, f"{source} [policy]")
@@ -120,7 +131,18 @@ def parse_rubric(data: dict, source: str = "rubric") -> Rubric:
         raise RubricError(f"{source} [policy] delegation must be one of {', '.join(DELEGATION_POLICIES)}, "
                           f"got {delegation!r}")
     return Rubric(points=points, partial_credit=partial, delegation=delegation,
-                  limits=_limits(data.get("limits", {}), source), source=source)
+                  limits=_limits(data.get("limits", {}), source), source=source,
+                  visibility=_visibility(data.get("visibility", {}), points, source))
+
+
+def _visibility(table: dict, points: dict[str, float], source: str) -> dict[str, str]:
+    """Gradescope's visibility of each area's entry; an area left out is visible."""
+    _only(table, set(points), f"{source} [visibility]")
+    for area, value in table.items():
+        if value not in VISIBILITIES:
+            raise RubricError(f"{source} [visibility] {area} must be one of {', '.join(VISIBILITIES)}, "
+                              f"got {value!r}")
+    return dict(table)
 
 
 def _points(table: dict, source: str) -> dict[str, float]:
