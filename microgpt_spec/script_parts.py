@@ -466,6 +466,11 @@ def _appends_to_cache(stmt: ast.stmt, caches: list[str]) -> bool:
             and isinstance(func.value.value, ast.Name) and func.value.value.id in caches)
 
 
+#: The name the MLP's input takes in the lines cut out of gpt (`linear(rmsnorm(x), fc1)` reads
+#: it in place of `rmsnorm(x)`): the contract's mlp starts at fc1.
+MLP_INPUT = "mlp_input__"
+
+
 def _mlp_block(loop: ast.For, weights: str, gpt_locals: set[str]) -> tuple[Block | None, str]:
     look = ("layers: the MLP is checked as the statements of gpt's layer loop from the line that applies "
             "`mlp_fc1` (`x = linear(x, state_dict[f'layer{li}.mlp_fc1'])`) to the one that applies `mlp_fc2`; ")
@@ -474,22 +479,31 @@ def _mlp_block(loop: ast.For, weights: str, gpt_locals: set[str]) -> tuple[Block
     fc2 = next((i for i, s in enumerate(body) if mentions(s, "mlp_fc2")), None)
     if fc1 is None or fc2 is None or fc2 < fc1:
         return None, look + "that loop has no such lines."
-    given = _first_argument_name(body[fc1], "mlp_fc1")
+    first = copy.deepcopy(body[fc1])
+    call = _weight_call(first, "mlp_fc1")
     out = target_name(body[fc2])
-    if given is None or out is None:
-        return None, look + ("the input of fc1 should be a plain name and the output of fc2 assigned to one "
-                             f"name; found `{source_of(body[fc1])}` ... `{source_of(body[fc2])}`.")
-    block = Block("mlp", body[fc1:fc2 + 1], (given, weights, loop.target.id), (out,), top_level=False)
+    if call is None or out is None:
+        return None, look + ("fc1 should be applied as `linear(input, weights)` and the output of fc2 assigned to "
+                             f"one name; found `{source_of(body[fc1])}` ... `{source_of(body[fc2])}`.")
+    call.args[0] = ast.copy_location(ast.Name(id=MLP_INPUT, ctx=ast.Load()), call.args[0])
+    block = Block("mlp", [first, *body[fc1 + 1: fc2 + 1]], (MLP_INPUT, weights, loop.target.id), (out,),
+                  top_level=False)
     return _only_reads_params(block, gpt_locals, look)
+
+
+def _weight_call(stmt: ast.stmt, weight: str) -> ast.Call | None:
+    """The call applying `weight`: `linear(x, state_dict[f'layer{li}.mlp_fc1'])`."""
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Call) and node.args and any(mentions(a, weight) for a in node.args[1:]):
+            return node
+    return None
 
 
 def _first_argument_name(stmt: ast.stmt, weight: str) -> str | None:
     """`heads` in `x = linear(heads, state_dict[f'layer{li}.attn_wo'])`."""
-    for node in ast.walk(stmt):
-        if isinstance(node, ast.Call) and node.args and any(mentions(a, weight) for a in node.args[1:]):
-            first = node.args[0]
-            return first.id if isinstance(first, ast.Name) else None
-    return None
+    call = _weight_call(stmt, weight)
+    first = call.args[0] if call is not None else None
+    return first.id if isinstance(first, ast.Name) else None
 
 
 def _only_reads_params(block: Block, gpt_locals: set[str], look: str) -> tuple[Block | None, str]:

@@ -294,3 +294,10 @@ def test_a_while_loop_over_the_positions_samples_too(tmp_path):
     params = backend.init_params(SMALL, random.Random(0))
     drawn = backend.generate(params, SMALL, 1.0, random.Random(3))
     assert all(0 <= i < SMALL.bos for i in drawn) and len(drawn) <= SMALL.block_size
+
+
+def test_an_mlp_whose_input_is_normalised_inline_is_still_found(tmp_path):
+    backend = backend_from(tmp_path, "        x = rmsnorm(x)\n        x = linear(x, state_dict[f\"layer{li}.mlp_fc1\"])\n",
+                           "        x = linear(rmsnorm(x), state_dict[f\"layer{li}.mlp_fc1\"])\n")
+    # fc1 = [I; -I], fc2 = [I, I]: the MLP of x is |x| (no rmsnorm: the contract's mlp starts at fc1)
+    assert backend.mlp([3.0, -2.0], [[1, 0], [0, 1], [-1, 0], [0, -1]], [[1, 0, 1, 0], [0, 1, 0, 1]]) == [3.0, 2.0]

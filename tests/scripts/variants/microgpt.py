@@ -118,8 +118,7 @@ def gpt(token_id, pos_id, kv_keys, kv_values):
             x_attn.extend(sum(attn[t] * v_h[t][j] for t in range(len(v_h))) for j in range(head_dim))
         x = [a + b for a, b in zip(linear(x_attn, state_dict[f"layer{li}.attn_wo"]), x_residual)]
         x_residual = x
-        x = rmsnorm(x)
-        h1 = linear(x, state_dict[f"layer{li}.mlp_fc1"])
+        h1 = linear(rmsnorm(x), state_dict[f"layer{li}.mlp_fc1"])
         h1 = [hi.relu() for hi in h1]
         h2 = linear(h1, state_dict[f"layer{li}.mlp_fc2"])
         x = [a + b for a, b in zip(h2, x_residual)]
