@@ -417,8 +417,13 @@ def test_batched_steps_take_the_mean_loss_of_the_named_sequences(backend, batch_
     setup = SmallSetup(seed=4)
     num_steps = 6
     # 8 names: with B = 3, step 2 takes sequences 6, 7 and 0 (the list wraps around).
-    result = backend.train(setup.params(), setup.config, setup.sequences, num_steps, start_step=start,
-                           stop_step=stop, batch_size=batch_size)
+    try:
+        result = backend.train(setup.params(), setup.config, setup.sequences, num_steps, start_step=start,
+                               stop_step=stop, batch_size=batch_size)
+    except NotImplementedError as error:
+        # The contract makes batches optional (the original program has none): not a failure,
+        # and not a part missing from the area either.
+        pytest.skip(f"train(batch_size > 1) is optional in the contract and this backend does not offer it ({error})")
     expected_params, _, _, expected_losses = oracle.train(setup.params(), setup.config, setup.sequences, num_steps,
                                                           start_step=start, stop_step=stop, batch_size=batch_size)
     call = (f"backend.train(params, config, sequences, {num_steps}, start_step={start}, stop_step={stop}, "
