@@ -471,3 +471,13 @@ def test_a_rubric_visibility_must_be_one_of_gradescopes():
         parse_rubric({"points": {"tokenizer": 1}, "visibility": {"tokenizer": "secret"}})
     with pytest.raises(RubricError, match="unknown key"):
         parse_rubric({"points": {"tokenizer": 1}, "visibility": {"ops": "hidden"}})
+
+
+def test_grading_reports_its_progress_test_by_test(tmp_path):
+    (tmp_path / "mine.py").write_text((HOSTILE / "base.py").read_text())
+    seen = []
+    grade([tmp_path / "mine.py"], tmp_path / "out", options=OPTIONS,
+          on_progress=lambda name, done, total, area: seen.append((name, done, total, area)))
+    assert seen and all(name == "mine" for name, *_ in seen)
+    assert seen[-1][1:] == (TOKENIZER_TESTS + ADAM_TESTS, TOKENIZER_TESTS + ADAM_TESTS, "adam")
+    assert [done for _, done, _, _ in seen] == sorted(done for _, done, _, _ in seen)

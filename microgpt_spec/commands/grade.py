@@ -23,6 +23,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
 from microgpt_spec.cli import CommandError
 from microgpt_spec.grading import RunOptions, SandboxUnavailable, SubmissionError, grade, prepare_sandbox
 from microgpt_spec.grading.reports import (area_table, gradescope_results, problems_text, render_text,
@@ -73,20 +75,17 @@ def run(args: argparse.Namespace) -> int:
     if args.gradescope_results and len(args.submissions) != 1:
         raise CommandError("--gradescope-results takes exactly one submission")
 
-    def show(report) -> None:
-        if not args.quiet:
-            sys.stdout.write(printable(render_text(area_table(report)) + problems_text(report)))
-            sys.stdout.flush()
-
     try:
         options, walls = prepare_sandbox(options)
     except SandboxUnavailable as error:
         raise CommandError(f"grading refused: {error}") from None
     if not args.quiet:
         sys.stdout.write("sandbox of every submission:\n" + describe_walls(walls) + "\n")
+    display = ProgressDisplay(quiet=args.quiet)
     try:
-        reports = grade(args.submissions, args.out, rubric, options, jobs=args.jobs, on_done=show,
-                        on_skipped=show_skipped)
+        with display:
+            reports = grade(args.submissions, args.out, rubric, options, jobs=args.jobs, on_done=display.done,
+                            on_skipped=show_skipped, on_progress=display.progress)
     except SubmissionError as error:
         raise CommandError(str(error)) from None
     if args.gradescope_results:
@@ -97,6 +96,42 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(printable(render_text(summary_table(reports))))
     print(f"reports in {args.out}/")
     return 0
+
+
+class ProgressDisplay:
+    """On a terminal, a live line per submission being graded (its area, tests done of all);
+    each finished submission's table printed above them. Elsewhere, only the tables."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.live = sys.stdout.isatty() and not quiet
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), disable=not self.live)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> "ProgressDisplay":
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.stop()
+
+    def progress(self, name: str, done: int, total: int, area: str) -> None:
+        if name not in self.tasks:
+            self.tasks[name] = self.bars.add_task(name, total=total or None)
+        self.bars.update(self.tasks[name], completed=done, total=total or None,
+                         description=printable(f"{name}: {area}" if area else name))
+
+    def done(self, report) -> None:
+        if name_task := self.tasks.pop(report.name, None):
+            self.bars.remove_task(name_task)
+        if not self.quiet:
+            text = printable(render_text(area_table(report)) + problems_text(report))
+            if self.live:
+                self.bars.console.print(text, end="", highlight=False, markup=False)
+            else:
+                sys.stdout.write(text)
+                sys.stdout.flush()
 
 
 def show_skipped(skipped: list[tuple[str, str]]) -> None:

@@ -22,6 +22,7 @@ submission does to its own interpreter changes how it is graded.
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -35,7 +36,7 @@ from microgpt_spec.grading.rubric import Rubric
 from microgpt_spec.grading.sandbox import KERNEL_WALLS
 from microgpt_spec.grading.sandbox import describe as describe_walls
 from microgpt_spec.grading.runner import (RawRun, RunOptions, SubmissionError, expand_submissions, output_names,
-                                          printable, run_submission)
+                                          ProgressCallback, printable, run_submission)
 
 __all__ = ["RunOptions", "Rubric", "SandboxUnavailable", "SubmissionError", "SubmissionReport", "grade",
            "grade_one", "prepare_sandbox"]
@@ -62,11 +63,11 @@ def prepare_sandbox(options: RunOptions) -> tuple[RunOptions, list[dict]]:
 
 
 def grade_one(submission: Path, name: str, out: Path, rubric: Rubric, options: RunOptions,
-              exclude: tuple[Path, ...] = ()) -> SubmissionReport:
+              exclude: tuple[Path, ...] = (), on_progress: ProgressCallback | None = None) -> SubmissionReport:
     """Run, score and write the reports of one submission (in `out / name`). Whatever goes
     wrong becomes this submission's failed report, never an error of the whole grade."""
     try:
-        run = run_submission(submission, options, exclude)
+        run = run_submission(submission, options, exclude, on_progress)
     except SubmissionError as error:
         run = RawRun(problems=[str(error)])
     except Exception as error:  # noqa: BLE001 - one submission must never stop the others
@@ -84,6 +85,7 @@ def grade(
     jobs: int | None = None,
     on_done: Callable[[SubmissionReport], None] | None = None,
     on_skipped: Callable[[list[tuple[str, str]]], None] | None = None,
+    on_progress: Callable[[str, int, int, str], None] | None = None,
 ) -> list[SubmissionReport]:
     """Grade every submission named by `paths` (files, folders, folders of submissions),
     `jobs` at a time (default: one per core). Returns the reports in submission order.
@@ -105,7 +107,8 @@ def grade(
     exclude = (out.resolve(),)
 
     def one(index: int) -> SubmissionReport:
-        report = grade_one(found.submissions[index], names[index], out, rubric, options, exclude)
+        progress = None if on_progress is None else functools.partial(on_progress, names[index])
+        report = grade_one(found.submissions[index], names[index], out, rubric, options, exclude, progress)
         if on_done is not None:
             on_done(report)
         return report

@@ -63,6 +63,7 @@ class LinkConfig:
     workdir: str  # the worker's own folder: its cwd, the only place it may write
     output_path: str  # the submission's stdout/stderr
     results_path: str  # where the grading plugin writes the per-test results
+    progress_path: str = ""  # where it notes each test's end, for the progress display
     submission_root: str = ""  # the folder holding the copy: the worker may read it, nothing beside
     limits: Limits = field(default_factory=Limits)
     separate_uid: bool = True  # as root, run each worker under a uid of its own where possible

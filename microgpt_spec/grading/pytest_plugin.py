@@ -86,10 +86,20 @@ class GradeRecorder:
         if notes:
             report.user_properties.append(("grade_notes", "\n".join(notes)))
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.note_progress(f"total {len(session.items)}")
+
+    def note_progress(self, line: str) -> None:
+        link = self.link
+        if link is not None and link.config.progress_path:
+            with open(link.config.progress_path, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
         if "spec_area" not in props or report.nodeid in self.tests:
             return
+        self.note_progress(f"done {props['spec_area']}")
         message = props.get("spec_message", "")
         if props.get("grade_notes"):
             message = f"{message}\n{props['grade_notes']}"

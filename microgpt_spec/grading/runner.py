@@ -28,6 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from microgpt_spec.grading.link import Limits
 from microgpt_spec.grading.remote import CONFIG_ENVIRONMENT
@@ -166,7 +167,12 @@ def output_names(submissions: list[Path]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- one run
-def run_submission(submission: Path, options: RunOptions, exclude: tuple[Path, ...] = ()) -> RawRun:
+#: Called as a submission's run goes: (tests done, tests in all, the area of the last one).
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def run_submission(submission: Path, options: RunOptions, exclude: tuple[Path, ...] = (),
+                   on_progress: ProgressCallback | None = None) -> RawRun:
     """Run the conformance suite against `submission` in a private work folder."""
     work = Path(tempfile.mkdtemp(prefix="microgpt-grade-"))
     started = time.monotonic()
@@ -176,11 +182,12 @@ def run_submission(submission: Path, options: RunOptions, exclude: tuple[Path, .
         config = {
             "submission": str(code), "display": printable(submission.name), "workdir": str(paths["sandbox"]),
             "output_path": str(paths["output"]), "results_path": str(paths["results"]),
+            "progress_path": str(paths["progress"]),
             "submission_root": str(work / "code"), "limits": limits_as_dict(options.limits),
             "separate_uid": options.separate_uid, "required_walls": list(options.required_walls or ()),
         }
         paths["config"].write_text(json.dumps(config), encoding="utf-8")
-        run = _run_pytest(paths, options)
+        run = _run_pytest(paths, options, on_progress)
         run.output = _read_capped(paths["output"], options.limits.output_bytes)
         _scrub_paths(run, work)
     finally:
@@ -246,7 +253,8 @@ def _prepare(work: Path) -> dict[str, Path]:
     # The worker (possibly another user) may pass through `work` but not list it.
     work.chmod(stat.S_IRWXU | stat.S_IXGRP | stat.S_IXOTH)
     paths = {"sandbox": work / "sandbox", "grader": work / "grader", "output": work / "output.txt",
-             "results": work / "results.json", "config": work / "config.json", "log": work / "grader.log"}
+             "results": work / "results.json", "config": work / "config.json", "log": work / "grader.log",
+             "progress": work / "progress.txt"}
     paths["sandbox"].mkdir(mode=0o700)
     paths["grader"].mkdir(mode=0o700)
     (paths["grader"] / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
@@ -254,7 +262,7 @@ def _prepare(work: Path) -> dict[str, Path]:
     return paths
 
 
-def _run_pytest(paths: dict[str, Path], options: RunOptions) -> RawRun:
+def _run_pytest(paths: dict[str, Path], options: RunOptions, on_progress: ProgressCallback | None) -> RawRun:
     # Only the chosen areas' modules are collected (a one-area run starts faster); test ids
     # are relative to the conformance folder: "test_tokenizer.py::test_...".
     conformance = Path(importlib.util.find_spec("microgpt_spec.conformance").submodule_search_locations[0])
@@ -278,7 +286,7 @@ def _run_pytest(paths: dict[str, Path], options: RunOptions) -> RawRun:
         process = subprocess.Popen(command, cwd=paths["grader"], env=environment, stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            process.wait(timeout=limit)
+            _wait_reporting(process, limit, paths["progress"], on_progress)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
             process.wait()
@@ -293,6 +301,38 @@ def _run_pytest(paths: dict[str, Path], options: RunOptions) -> RawRun:
         run.problems.append("the grader's test run ended without results (exit status "
                             f"{process.returncode}):\n{run.log[-LOG_TAIL:]}")
     return run
+
+
+def _wait_reporting(process: subprocess.Popen, limit: float, progress: Path,
+                    on_progress: ProgressCallback | None) -> None:
+    """Wait for the grader's pytest, passing on what its progress file says as it grows."""
+    deadline = time.monotonic() + limit
+    seen = (0, 0, "")
+    finished = False
+    while not finished:
+        try:
+            process.wait(timeout=min(0.5, max(deadline - time.monotonic(), 0.001)))
+            finished = True
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                raise
+        if on_progress is not None:
+            now = read_progress(progress)
+            if now != seen:
+                seen = now
+                on_progress(*now)
+
+
+def read_progress(path: Path) -> tuple[int, int, str]:
+    """(tests done, tests in all, area of the last one) from the grading plugin's file:
+    a line `total N`, then a line `done AREA` per test."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return (0, 0, "")
+    total = next((int(line.split()[1]) for line in lines if line.startswith("total ")), 0)
+    done = [line.split(maxsplit=1)[1] for line in lines if line.startswith("done ")]
+    return (len(done), total, done[-1] if done else "")
 
 
 def _scrub_paths(run: RawRun, work: Path) -> None:
