@@ -85,6 +85,7 @@ class ScriptBackend(contract.Backend):
         self._functions: dict[str, Callable] = {}
         self._ran: set[int] = set()  # the bindings that have run at least once
         self._compiled: dict[int, Any] = {}
+        self._placeholders: dict[int, list[str]] = {}
         self._find_parts()
         self._parts = self._plan_parts()
         if str(self.path.parent) not in sys.path:
@@ -265,7 +266,8 @@ class ScriptBackend(contract.Backend):
                      weights: Any = None) -> dict[str, Any]:
         """The names a model context provides: the sizes, BOS and a stand-in vocabulary, the weights."""
         values: dict[str, Any] = {"n_layer": n_layer, "n_embd": n_embd, "n_head": n_head, "block_size": block_size}
-        chars = [chr(PLACEHOLDER_BASE + i) for i in range(vocab_size - 1)]
+        # One list per size, kept: the same object again means `itos = {...}` need not rerun.
+        chars = self._placeholders.setdefault(vocab_size, [chr(PLACEHOLDER_BASE + i) for i in range(vocab_size - 1)])
         values.update(zip(self._vocabulary_names(), (chars, vocab_size - 1, vocab_size)))
         if weights is not None:
             values[self._weights_name()] = weights
