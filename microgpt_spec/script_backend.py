@@ -86,6 +86,7 @@ class ScriptBackend(contract.Backend):
         self._ran: set[int] = set()  # the bindings that have run at least once
         self._compiled: dict[int, Any] = {}
         self._placeholders: dict[int, list[str]] = {}
+        self._last_part = ""
         self._find_parts()
         self._parts = self._plan_parts()
         if str(self.path.parent) not in sys.path:
@@ -247,6 +248,9 @@ class ScriptBackend(contract.Backend):
         values = {name: value for name, value in values.items() if name in plan.provides}
         missing = object()
         changed = {name for name, value in values.items() if not _same(self.ns.get(name, missing), value)}
+        if part != self._last_part:
+            changed = set(values)  # another part may have set names this part derives (uchars, BOS ...)
+        self._last_part = part
         self.ns.update(values)
         for binding in plan.bindings:
             if binding.writes <= plan.provides:

@@ -301,3 +301,15 @@ def test_an_mlp_whose_input_is_normalised_inline_is_still_found(tmp_path):
                            "        x = linear(rmsnorm(x), state_dict[f\"layer{li}.mlp_fc1\"])\n")
     # fc1 = [I; -I], fc2 = [I, I]: the MLP of x is |x| (no rmsnorm: the contract's mlp starts at fc1)
     assert backend.mlp([3.0, -2.0], [[1, 0], [0, 1], [-1, 0], [0, -1]], [[1, 0, 1, 0], [0, 1, 0, 1]]) == [3.0, 2.0]
+
+
+@pytest.mark.parametrize("script", [CORRECT, VARIANT], ids=["microgpt", "variant"])
+def test_a_tokenizer_still_encodes_after_model_calls(script):
+    # The model calls set the script's uchars, BOS and vocab_size to a model's sizes; the
+    # tokenizer must not see them afterwards.
+    backend = load_script_backend(script)
+    docs = ["emma", "ava"]
+    tok = backend.build_tokenizer(docs)
+    backend.generate(backend.init_params(SMALL, random.Random(0)), SMALL, 1.0, random.Random(1))
+    assert tok.sequence("ave") == [4, 0, 3, 1, 4]
+    assert backend.build_tokenizer(docs).vocab_size == 5
