@@ -519,6 +519,8 @@ def _only_reads_params(block: Block, gpt_locals: set[str], look: str) -> tuple[B
 # --------------------------------------------------------------------------- the training loop
 @dataclass
 class TrainingLoop:
+    """The pieces of the top-level training loop, each run on its own by the check."""
+
     loop: ast.For
     step: str  # the loop variable
     num_steps: str  # range(num_steps)
@@ -532,6 +534,9 @@ class TrainingLoop:
 
 
 def find_training_loop(script: Script, docs: str | None, bos: str | None) -> TrainingLoop:
+    """Split the loop body at `tokens = [BOS] + ...` and at `loss.backward()`: before and up to the
+    first is the tokenizer's line, between them the forward pass and loss, after the second the
+    update. `docs` and `bos` are the script's names for the documents and BOS."""
     look = ("training loop: found none: a top-level `for step in range(num_steps):` whose body computes "
             "the loss of one document and calls `loss.backward()`.")
     loop = next((s for s in script.body if isinstance(s, ast.For) and calls_method(s, "backward")), None)
