@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
+import script_bugs
 from microgpt_spec.cli import main as cli_main
 from microgpt_spec.grading import RunOptions, grade, protocol
 from microgpt_spec.grading.link import Limits
@@ -435,7 +436,7 @@ def test_a_microgpt_script_is_graded_as_it_is_and_its_training_never_runs(tmp_pa
     submissions = tmp_path / "submissions"
     submissions.mkdir()
     (submissions / "alice.py").write_text((SCRIPTS / "microgpt.py").read_text())
-    (submissions / "bob.py").write_text((SCRIPTS / "bugs" / "adam_no_bias_correction.py").read_text())
+    script_bugs.bug("adam_no_bias_correction").write(submissions).rename(submissions / "bob.py")
     reports = {r.name: r for r in grade([submissions], tmp_path / "out", options=OPTIONS, jobs=2)}
     alice = json.loads((tmp_path / "out" / "alice" / "report.json").read_text())
     assert reports["alice"].score == 20 and alice["problems"] == []

@@ -4,8 +4,9 @@ The scripts under tests/scripts/ are the test data:
 
 * `microgpt.py`: a correct script in the original's style; it must pass every counted area,
   and it must still run as a normal script;
-* `bugs/*.py`: the same script with one classic bug each (the first line names the bug and
-  its area); its area must fail, and every area that does not run the buggy line must pass;
+* `bugs.toml`: the same script with one classic bug each (a line or two replaced, and the
+  area that must catch it; `script_bugs.py` writes them out); its area must fail, and every
+  area that does not run the buggy line must pass;
 * `partial/microgpt.py`: a script half written; the parts it lacks are *not implemented*,
   each with a message naming what to write;
 * `variants/microgpt.py`: the correct algorithm spelled the other ways learners write it
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+import script_bugs
 from microgpt_spec import load_backend
 from microgpt_spec.registry import BackendLoadError, find_backend
 from microgpt_spec.script_backend import ScriptBackend, load_script_backend
@@ -33,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SCRIPTS = HERE / "scripts"
 CORRECT = SCRIPTS / "microgpt.py"
-BUGS = sorted((SCRIPTS / "bugs").glob("*.py"))
+BUGS = script_bugs.bugs()
 PARTIAL = SCRIPTS / "partial" / "microgpt.py"
 VARIANT = SCRIPTS / "variants" / "microgpt.py"  # the same algorithm, spelled the other usual ways
 SMALL = Config(vocab_size=5, n_layer=1, n_embd=4, n_head=2, block_size=4)
@@ -60,13 +62,6 @@ def depends_on(area: str, other: str) -> bool:
     return other in direct or any(depends_on(a, other) for a in direct)
 
 
-def bug_area(script: Path) -> str:
-    """The area named on the bug script's first line: `# BUG for the adam area: ...`."""
-    found = re.match(r"# BUG for the (\w+) area: (.*)", script.read_text().splitlines()[0])
-    assert found, f"{script.name}: the first line must say `# BUG for the AREA area: what is wrong`"
-    return found.group(1)
-
-
 # --------------------------------------------------------------------------- whole runs
 def test_the_correct_script_passes_every_counted_area(tmp_path):
     report = run_conformance(CORRECT, list(AREAS), tmp_path / "report.json")
@@ -75,22 +70,20 @@ def test_the_correct_script_passes_every_counted_area(tmp_path):
     assert got == {area: "PASS" for area in AREAS}, f"{got}\n{failing}"
 
 
-@pytest.mark.parametrize("script", BUGS, ids=lambda p: p.stem)
-def test_a_bug_is_caught_by_its_area(script, tmp_path):
-    area = bug_area(script)
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
+def test_a_bug_is_caught_by_its_area(bug, tmp_path):
     # -x: the first failing test settles the verdict; the rest of the area need not run.
-    got = verdicts(run_conformance(script, [area], tmp_path / "report.json", "-x"))
-    assert got.get(area) == "FAIL", f"{script.name}: the {area} area did not catch the bug: {got}"
+    got = verdicts(run_conformance(bug.write(tmp_path), [bug.area], tmp_path / "report.json", "-x"))
+    assert got.get(bug.area) == "FAIL", f"{bug.name}: the {bug.area} area did not catch the bug: {got}"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", BUGS, ids=lambda p: p.stem)
-def test_a_bug_leaves_the_areas_that_do_not_use_it_passing(script, tmp_path):
-    area = bug_area(script)
-    must_pass = [a for a in AREAS if a != area and not depends_on(a, area)]
-    got = verdicts(run_conformance(script, must_pass, tmp_path / "report.json"))
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.name)
+def test_a_bug_leaves_the_areas_that_do_not_use_it_passing(bug, tmp_path):
+    must_pass = [a for a in AREAS if a != bug.area and not depends_on(a, bug.area)]
+    got = verdicts(run_conformance(bug.write(tmp_path), must_pass, tmp_path / "report.json"))
     wrongly = {a: got.get(a) for a in must_pass if got.get(a) != "PASS"}
-    assert not wrongly, f"{script.name}: areas that do not use the buggy line did not pass: {wrongly}"
+    assert not wrongly, f"{bug.name}: areas that do not use the buggy line did not pass: {wrongly}"
 
 
 @pytest.mark.slow
@@ -117,13 +110,13 @@ def test_a_correct_script_computes_what_the_pure_backend_computes(script):
     assert mine.build_tokenizer(["cab", "b"]).sequence("abc") == [3, 0, 1, 2, 3]
 
 
-def test_each_bug_script_is_the_correct_script_with_a_few_lines_changed():
+def test_each_bug_changes_a_line_or_two_of_the_correct_script(tmp_path):
     correct = CORRECT.read_text().splitlines()
-    for script in BUGS:
-        lines = script.read_text().splitlines()[2:]  # the two header comment lines aside
+    for bug in BUGS:
+        lines = bug.write(tmp_path).read_text().splitlines()[1:]  # the header comment aside
         changed = [(a, b) for a, b in zip(correct, lines) if a != b]
-        assert 0 < len(changed) + abs(len(correct) - len(lines)) <= 3, f"{script.name} drifted from microgpt.py"
-        assert bug_area(script) in AREAS
+        assert 0 < len(changed) <= 2 and len(lines) == len(correct), bug.name
+        assert bug.area in AREAS
 
 
 def test_a_half_written_script_is_not_implemented_where_it_stops(tmp_path):
