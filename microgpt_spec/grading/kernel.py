@@ -138,32 +138,33 @@ def install_syscall_filter() -> str:
     me = os.getpid()
     refuse = sc.ERRNO(errno.EPERM)
     rules = sc.SyscallFilter(sc.ALLOW)
-    skipped = []
-    for names in REFUSED_SYSCALLS.values():
-        for name in names:
-            if not _add_rule(rules, refuse, name):
-                skipped.append(name)
-    _add_rule(rules, sc.ERRNO(errno.ENOSYS), "clone3")
-    _add_rule(rules, refuse, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
-    for flag in CLONE_NAMESPACES:
-        _add_rule(rules, refuse, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-    for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
-        _add_rule(rules, refuse, name, sc.Arg(0, sc.NE, me))
-    _add_rule(rules, refuse, "prlimit64", sc.Arg(2, sc.NE, 0))
-    for request in TERMINAL_INJECTION:
-        _add_rule(rules, refuse, "ioctl", sc.Arg(1, sc.EQ, request))
-    rules.load()
+    known = [n for names in REFUSED_SYSCALLS.values() for n in names if _known(sc, n)]
+    skipped = [n for names in REFUSED_SYSCALLS.values() for n in names if n not in known]
+    try:
+        for name in known:
+            rules.add_rule(refuse, name)
+        if _known(sc, "clone3"):
+            rules.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+        rules.add_rule(refuse, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+        for flag in CLONE_NAMESPACES:
+            rules.add_rule(refuse, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+        for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
+            rules.add_rule(refuse, name, sc.Arg(0, sc.NE, me))
+        rules.add_rule(refuse, "prlimit64", sc.Arg(2, sc.NE, 0))
+        for request in TERMINAL_INJECTION:
+            rules.add_rule(refuse, "ioctl", sc.Arg(1, sc.EQ, request))
+        rules.load()
+    except (OSError, ValueError, RuntimeError) as error:  # a rule that must hold could not be made
+        raise WallUnavailable(f"libseccomp could not build the filter ({error})") from None
     note = f" (not known to this libseccomp: {', '.join(skipped)})" if skipped else ""
     return "no processes, programs, sockets, ptrace, pidfd, mknod, links, mounts, namespaces, " \
            "raised limits, or signals to others" + note
 
 
-def _add_rule(rules, action: int, name: str, *args) -> bool:
-    try:
-        rules.add_rule(action, name, *args)
-    except (ValueError, OSError, RuntimeError):
-        return False  # a system call this libseccomp or architecture does not know
-    return True
+def _known(sc, name: str) -> bool:
+    """Whether this libseccomp knows the system call on this architecture (an older one may
+    not know the newest calls, which then do not exist on the kernel it was built for)."""
+    return sc.resolve_syscall(sc.system_arch(), name) >= 0
 
 
 # --------------------------------------------------------------------------- capabilities
