@@ -14,6 +14,7 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 
 from microgpt_spec.backends import scalar
 from microgpt_spec.backends.pure import PureBackend
@@ -209,6 +210,7 @@ def find_definition(tree: ast.Module, names: list[str]):
     return node
 
 
+@pytest.mark.slow  # eight gradings, about 30 s of CPU: CI runs it with -m slow
 def test_filling_the_stub_area_by_area_raises_the_grade_to_full_marks(tmp_path):
     """Copy k has the areas 1..k filled in from the pure backend. Graded on area k and
     area k+1, area k has full marks and area k+1 none: each area's tests need exactly
