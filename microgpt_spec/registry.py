@@ -209,7 +209,8 @@ def _from_module(module, attribute: str | None, spec: str) -> LoadedBackend:
                 "see docs/checking-a-script.md)."
             )
         target = getattr(module, found[0])
-    return LoadedBackend(_instantiate(target, spec), spec, _origin_of(target, module))
+    backend = _instantiate(target, spec)
+    return LoadedBackend(backend, spec, _origin_of(target, module, backend))
 
 
 def _instantiate(target, spec: str):
@@ -221,7 +222,13 @@ def _instantiate(target, spec: str):
         raise BackendLoadError(f"--backend={spec}: calling {target.__qualname__}() raised {_describe(error)}") from error
 
 
-def _origin_of(target, module=None) -> str:
+def _origin_of(target, module=None, backend=None) -> str:
+    """Where the backend comes from, for the report's header: its own `origin` when it says
+    (a stand-in, such as the grader's proxy of a submission, names what it stands for), else
+    the file that defines it."""
+    own = getattr(backend, "origin", None)
+    if isinstance(own, str) and own:
+        return own
     try:
         return inspect.getfile(target if (inspect.isclass(target) or inspect.isfunction(target)) else type(target))
     except (TypeError, OSError):

@@ -150,6 +150,11 @@ class RemoteBackend:
     def precision(self) -> str:
         return self._link.info.get("precision", "float64")
 
+    @property
+    def origin(self) -> str:
+        """What the report's header names as the backend's source: the submission."""
+        return self._link.config.display
+
     def __getattr__(self, name: str) -> Any:
         link = self._link
         if name.startswith("_"):

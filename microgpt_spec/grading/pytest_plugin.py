@@ -103,9 +103,6 @@ class GradeRecorder:
         message = props.get("spec_message", "")
         if props.get("grade_notes"):
             message = f"{message}\n{props['grade_notes']}"
-        link = self.link
-        if link is not None:  # hypothesis shows the backend as "<backend NAME from FILE>"
-            message = message.replace(f" from {remote.__file__}>", f" from {link.config.display}>")
         self.tests[report.nodeid] = {
             "area": props["spec_area"], "status": props["spec_status"], "message": message,
             "kind": props.get("grade_kind"), "seconds": round(report.duration, 3),
