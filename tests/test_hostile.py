@@ -331,6 +331,14 @@ def test_no_attacker_scores_more_than_its_honest_part(battery):
         assert report(battery, name)["areas"]["tokenizer"]["score"] == 0, name
 
 
+def test_forged_replies_crash_the_worker_not_the_grader(battery):
+    tests = report(battery, "forged_replies")["tests"]
+    failed = [t["message"] for t in tests if t["status"] == "failed"]
+    assert failed and any("malformed" in m for m in failed)
+    assert not any("INTERNALERROR" in m or "Traceback" in m for m in failed)
+    assert report(battery, "forged_replies")["areas"]["adam"]["score"] <= 10
+
+
 def test_reaching_for_the_reference_is_reported(battery):
     events = report(battery, "oracle_wrapper")["delegation"]["events"]
     assert "import microgpt_spec.spec.oracle" in events and "import microgpt_spec.backends.pure" in events
@@ -364,7 +372,7 @@ def test_messages_that_are_not_utf8_are_written_escaped(battery):
 def test_a_name_cannot_forge_a_line_of_the_gradescope_report(battery):
     output = json.loads((battery.out / "backticks" / "results.json").read_text())["output"]
     lines = output.splitlines()
-    assert lines[0].startswith("**microgpt-spec: 20 / 100 points**")
+    assert lines[0].startswith("**microgpt-spec: 20 / 20 points**")
     assert not any("100 / 100" in line and not line.startswith("Backend") for line in lines[1:])
 
 

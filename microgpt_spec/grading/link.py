@@ -42,6 +42,8 @@ ASYNC_METHODS = frozenset({"log", "exp", "relu"})
 ASYNC_BATCH = 4000
 BACKEND_HANDLE = protocol.BACKEND_HANDLE
 GPT_CACHE_POSITIONS = protocol.GPT_CACHE_POSITIONS
+#: What a reply that does not fit the protocol raises while the grader reads it.
+MALFORMED = (protocol.ProtocolError, TypeError, ValueError, KeyError, IndexError, AttributeError)
 MAX_CLASSES = 1000  # class descriptions a worker may send in a whole run
 MAX_METHODS = 500  # methods per class description
 
@@ -445,7 +447,10 @@ class Link:
     def result_of(self, reply: dict) -> Any:
         if "e" in reply:
             raise self.exception_from(reply["e"])
-        return self.codec.decode(reply.get("r"))
+        try:
+            return self.codec.decode(reply.get("r"))
+        except MALFORMED as error:
+            raise self.malformed(error) from None
 
     # ------------------------------------------------------------- the exchange
     def exchange(self, request: list) -> dict:
@@ -462,7 +467,10 @@ class Link:
             self.test_used += time.monotonic() - started
         if request[0] != "get" or reply.get("np"):
             self.reads.clear()
-        self.absorb(reply, request[2] if request[0] == "get" else "")
+        try:
+            self.absorb(reply, request[2] if request[0] == "get" else "")
+        except MALFORMED as error:
+            raise self.malformed(error) from None
         return reply
 
     def send(self, request: list | None) -> None:
@@ -587,6 +595,11 @@ class Link:
         if status is not None and status >= 0:
             return self.fail(SubmissionExited(f"exited with status {status} during {during}"))
         return self.fail(SubmissionCrashed(f"crashed ({describe_status(status)}) during {during}"))
+
+    def malformed(self, error: Exception) -> SubmissionFailure:
+        """A reply that does not fit the protocol: the worker's crash, never the grader's error."""
+        return self.crash(SubmissionCrashed(f"crashed: the worker sent a malformed reply "
+                                            f"({type(error).__name__}: {printable(str(error))[:200]})"))
 
     def crash(self, failure: SubmissionFailure) -> SubmissionFailure:
         self.drop_worker()
