@@ -387,7 +387,7 @@ ONLY_LIMITS = [{"name": "limits", "active": True, "detail": "memory"},
 
 
 def test_grading_refuses_to_start_without_any_kernel_wall(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("microgpt_spec.grading.probe_walls", lambda separate_uid: ONLY_LIMITS)
+    monkeypatch.setattr("microgpt_spec.grading.batch.probe_walls", lambda separate_uid: ONLY_LIMITS)
     (tmp_path / "mine.py").write_text((HOSTILE / "base.py").read_text())
     assert cli_main(["grade", str(tmp_path / "mine.py"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
@@ -398,7 +398,7 @@ def test_grading_refuses_to_start_without_any_kernel_wall(tmp_path, capsys, monk
 def test_the_weaker_sandbox_must_be_accepted_explicitly(monkeypatch):
     from microgpt_spec.grading import SandboxUnavailable, prepare_sandbox
 
-    monkeypatch.setattr("microgpt_spec.grading.probe_walls", lambda separate_uid: ONLY_LIMITS)
+    monkeypatch.setattr("microgpt_spec.grading.batch.probe_walls", lambda separate_uid: ONLY_LIMITS)
     with pytest.raises(SandboxUnavailable):
         prepare_sandbox(RunOptions())
     options, walls = prepare_sandbox(RunOptions(accept_weaker_sandbox=True))
