@@ -5,6 +5,10 @@ Installed with the package (entry point `pytest11`), so `--backend` works from a
     pytest conformance --backend=pure
     pytest --pyargs microgpt_spec.conformance --backend=path/to/mine.py
 
+It changes nothing in a run that is not the spec's: the profiles, the short tracebacks, the
+markers and the fixtures below apply only when a backend is chosen (`--backend` or
+`--compare-backend`) or the conformance tests are named on the command line.
+
 What it adds:
 * `--backend`, `--compare-backend`, `--area`, `--spec-json`;
 * one marker per spec area, and a collection error for a spec test without exactly one;
@@ -17,6 +21,7 @@ What it adds:
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import sys
 import traceback
@@ -32,10 +37,8 @@ from microgpt_spec.spec.assertions import CONTEXT, SpecFailure, set_context
 from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS, EXTRA_AREAS, Backend
 from microgpt_spec.spec.profiles import register_profiles
 
-# Registered at import, before hypothesis's own plugin reads --hypothesis-profile.
-register_profiles()
-
 SPEC_MODULE_PREFIX = "microgpt_spec.spec.areas."
+CONFORMANCE_PACKAGE = "microgpt_spec.conformance"
 SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 ALL_AREAS = AREAS + EXTRA_AREAS
 CONTRACT_METHODS = frozenset(name for name in vars(Backend) if not name.startswith("_"))
@@ -59,16 +62,63 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write every spec test's area, status and message to this JSON file")
 
 
+# tryfirst: the profiles must be registered before hypothesis's own plugin loads the one
+# named by --hypothesis-profile.
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # Installed, this plugin is loaded by every pytest run in the environment: it changes
+    # nothing (profiles, traceback style, markers, fixtures) unless the spec is being run.
+    if not spec_requested(config):
+        config.pluginmanager.register(NoSpecGuard(), "microgpt_spec_guard")
+        return
     for area in ALL_AREAS:
         config.addinivalue_line("markers", f"{area}: the {area} area of the microgpt spec")
     config.addinivalue_line(
         "markers", "uses(*areas): the other spec areas whose code this spec test runs (default: all "
                    "the areas its own area depends on); the report's 'fix that first' note names only these")
+    register_profiles()
     _choose_hypothesis_profile(config)
     if getattr(config.option, "tbstyle", "auto") == "auto":
         config.option.tbstyle = "short"  # the spec's messages explain; long tracebacks distract
     config.pluginmanager.register(SpecRun(config), "microgpt_spec_run")
+    config.pluginmanager.register(SpecFixtures(), "microgpt_spec_fixtures")
+
+
+def spec_requested(config: pytest.Config) -> bool:
+    """Is this run the spec's? A backend was chosen, or a path or --pyargs name given on the
+    command line holds the conformance tests (so a run without --backend still says how to
+    choose one)."""
+    if config.getoption("backend") or config.getoption("compare_backend"):
+        return True
+    return any(_holds_conformance(arg, config) for arg in config.args)
+
+
+def _holds_conformance(arg: str, config: pytest.Config) -> bool:
+    target = arg.split("::", 1)[0]
+    if config.getoption("pyargs", False) and target.replace(".", "").isidentifier():
+        package = CONFORMANCE_PACKAGE
+        if target == package or target.startswith(package + ".") or package.startswith(target + "."):
+            return True
+    path = (config.invocation_params.dir / target).resolve()
+    folder = _conformance_folder()
+    return folder is not None and (path == folder or path in folder.parents or folder in path.parents)
+
+
+@functools.cache
+def _conformance_folder() -> Path | None:
+    found = importlib.util.find_spec(CONFORMANCE_PACKAGE)
+    locations = list(found.submodule_search_locations or ()) if found else []
+    return Path(locations[0]).resolve() if locations else None
+
+
+class NoSpecGuard:
+    """In a run that is not the spec's, say how to choose a backend should spec tests be
+    collected all the same (another project importing them), and otherwise do nothing."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
+        if any(_is_spec_test(item) for item in items):
+            raise pytest.UsageError("No backend chosen.\n" + no_backend_message())
 
 
 def _choose_hypothesis_profile(config: pytest.Config) -> None:
@@ -316,28 +366,33 @@ def _wrap_item(item: pytest.Item) -> None:
 
 
 # --------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def backend(request: pytest.FixtureRequest) -> BackendProxy:
-    """The backend under test (`--backend`)."""
-    run: SpecRun = request.config.pluginmanager.get_plugin("microgpt_spec_run")
-    loaded = run.load("backend")
-    if loaded is None:
-        raise pytest.UsageError("No backend chosen.\n" + no_backend_message())
-    return BackendProxy(loaded)
+class SpecFixtures:
+    """The spec's fixtures, registered only in the spec's runs (another project may have a
+    fixture called `backend` of its own)."""
 
+    @pytest.fixture(scope="session")
+    @classmethod
+    def backend(cls, request: pytest.FixtureRequest) -> BackendProxy:
+        """The backend under test (`--backend`)."""
+        run: SpecRun = request.config.pluginmanager.get_plugin("microgpt_spec_run")
+        loaded = run.load("backend")
+        if loaded is None:
+            raise pytest.UsageError("No backend chosen.\n" + no_backend_message())
+        return BackendProxy(loaded)
 
-@pytest.fixture(scope="session")
-def compare_backend(request: pytest.FixtureRequest) -> BackendProxy:
-    """The second backend of the crosscheck area (`--compare-backend`)."""
-    run: SpecRun = request.config.pluginmanager.get_plugin("microgpt_spec_run")
-    loaded = run.load("compare_backend")
-    if loaded is None:
-        pytest.skip("crosscheck needs a second backend: add --compare-backend=NAME")
-    return BackendProxy(loaded)
+    @pytest.fixture(scope="session")
+    @classmethod
+    def compare_backend(cls, request: pytest.FixtureRequest) -> BackendProxy:
+        """The second backend of the crosscheck area (`--compare-backend`)."""
+        run: SpecRun = request.config.pluginmanager.get_plugin("microgpt_spec_run")
+        loaded = run.load("compare_backend")
+        if loaded is None:
+            pytest.skip("crosscheck needs a second backend: add --compare-backend=NAME")
+        return BackendProxy(loaded)
 
-
-@pytest.fixture(scope="session")
-def backend_spec(request: pytest.FixtureRequest) -> str:
-    """What the user typed after --backend (for reproduction snippets)."""
-    return request.config.getoption("backend") or ""
+    @pytest.fixture(scope="session")
+    @classmethod
+    def backend_spec(cls, request: pytest.FixtureRequest) -> str:
+        """What the user typed after --backend (for reproduction snippets)."""
+        return request.config.getoption("backend") or ""
 

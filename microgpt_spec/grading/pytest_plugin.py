@@ -30,7 +30,6 @@ from microgpt_spec.spec.profiles import register_profiles
 #: The grade profile with a tenth of the examples: quick feedback (`grade --profile quick`).
 QUICK_PROFILE = "quick"
 register_profiles()
-settings.register_profile(QUICK_PROFILE, settings.get_profile("grade"), max_examples=10)
 
 
 class GradeRecorder:
