@@ -20,6 +20,7 @@ What it adds:
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib.util
 import os
@@ -31,6 +32,7 @@ import pytest
 from hypothesis import settings
 from hypothesis.errors import HypothesisException
 
+from microgpt_spec import limits
 from microgpt_spec import report as spec_report
 from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend, no_backend_message
 from microgpt_spec.spec.assertions import CONTEXT, SpecFailure, set_context
@@ -39,6 +41,7 @@ from microgpt_spec.spec.profiles import register_profiles
 
 SPEC_MODULE_PREFIX = "microgpt_spec.spec.areas."
 CONFORMANCE_PACKAGE = "microgpt_spec.conformance"
+LIMITS_FILE = Path(limits.__file__).resolve()
 SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 ALL_AREAS = AREAS + EXTRA_AREAS
 CONTRACT_METHODS = frozenset(name for name in vars(Backend) if not name.startswith("_"))
@@ -60,6 +63,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"run only these spec areas (repeat or comma-separate): {', '.join(ALL_AREAS)}")
     group.addoption("--spec-json", default=None, metavar="PATH",
                     help="write every spec test's area, status and message to this JSON file")
+    group.addoption("--spec-timeout", type=float, default=limits.DEFAULT_SECONDS, metavar="SECONDS",
+                    help="stop a spec test that runs longer than this, as failed (default "
+                         f"{limits.DEFAULT_SECONDS:g}; 0: no limit)")
+    group.addoption("--spec-memory", type=_memory_size, default=limits.DEFAULT_MEMORY, metavar="SIZE",
+                    help="stop a spec test whose process grows by more than this much memory, as failed "
+                         f"(default {limits.DEFAULT_MEMORY}, per pytest-xdist worker; 0: no limit)")
+
+
+def _memory_size(text: str) -> int:
+    try:
+        return limits.parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # tryfirst: the profiles must be registered before hypothesis's own plugin loads the one
@@ -82,6 +98,17 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.tbstyle = "short"  # the spec's messages explain; long tracebacks distract
     config.pluginmanager.register(SpecRun(config), "microgpt_spec_run")
     config.pluginmanager.register(SpecFixtures(), "microgpt_spec_fixtures")
+    _register_limits(config)
+
+
+def _register_limits(config: pytest.Config) -> None:
+    # A grading run has limits of its own, enforced around the submission's process.
+    if config.pluginmanager.has_plugin("microgpt_spec.grading.pytest_plugin"):
+        return
+    limiter = SpecLimits(config)
+    config.pluginmanager.register(limiter, "microgpt_spec_limits")
+    if limiter.seconds:
+        config.pluginmanager.register(SpecTimer(), "microgpt_spec_timer")
 
 
 def spec_requested(config: pytest.Config) -> bool:
@@ -179,12 +206,18 @@ def _convert_not_implemented(fn):
         __tracebackhide__ = True
         try:
             return fn(*args, **kwargs)
+        except limits.SpecLimitExceeded as exceeded:
+            explained = exceeded if exceeded.explained else limits.SpecLimitExceeded(
+                explain_limit(fn, exceeded), exceeded.kind, explained=True)
         except NotImplementedError as error:
             raise NotImplementedPart(f"not implemented: {error or 'NotImplementedError'}") from None
         except (AssertionError, HypothesisException):
             raise  # the spec's own verdicts (SpecFailure is an AssertionError) and hypothesis's signals
         except Exception as error:  # noqa: BLE001 - the learner's own exception: explain it
             raise SpecFailure(explain_crash(fn, error)) from error
+        # Raised outside the except clause, so it does not hold the runaway's frames (and the
+        # graph they built) alive while the report is written.
+        raise explained
 
     wrapper._microgpt_spec_wrapped = True
     return wrapper
@@ -202,10 +235,7 @@ def explain_crash(fn, error: BaseException) -> str:
     """Why a spec test failed with an exception of the backend's own (an IndexError in a
     learner's decode, say): the rule of the test, the spec's call that raised, and where."""
     area = fn.__module__.removeprefix(SPEC_MODULE_PREFIX)
-    frames = traceback.extract_tb(error.__traceback__)
-    in_spec = [i for i, frame in enumerate(frames) if Path(frame.filename).resolve().is_relative_to(SPEC_DIR)]
-    call = (frames[in_spec[-1]].line or "?").strip() if in_spec else "?"
-    inner = frames[in_spec[-1] + 1:] if in_spec else frames
+    call, inner = _spec_call_and_backend_frames(error)
     where = (f"{inner[-1].filename}:{inner[-1].lineno}, in {inner[-1].name}" if inner
              else "in the spec's own code, reading what the backend returned (is it of the right type?)")
     test = fn.__name__
@@ -222,6 +252,89 @@ def explain_crash(fn, error: BaseException) -> str:
         f"      pytest --pyargs microgpt_spec.conformance --backend={CONTEXT.backend_spec} -k {test}",
         "      (the traceback above this message shows the line of your code that raised)",
     ])
+
+
+def _spec_call_and_backend_frames(error: BaseException):
+    """The spec's line that called the backend (the last frame in spec/), and the frames
+    below it: the backend's own, the innermost last (the limits' handler left out)."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if Path(frame.filename).resolve() != LIMITS_FILE]
+    in_spec = [i for i, frame in enumerate(frames) if Path(frame.filename).resolve().is_relative_to(SPEC_DIR)]
+    call = (frames[in_spec[-1]].line or "?").strip() if in_spec else "?"
+    return call, (frames[in_spec[-1] + 1:] if in_spec else frames)
+
+
+def explain_limit(fn, exceeded: BaseException) -> str:
+    """Why a spec test was stopped: the limit it passed, what it was running, the usual cause."""
+    area = fn.__module__.removeprefix(SPEC_MODULE_PREFIX)
+    call, inner = _spec_call_and_backend_frames(exceeded)
+    where = f"{inner[-1].filename}:{inner[-1].lineno}, in {inner[-1].name}" if inner else "in the spec's own code"
+    time_limit = exceeded.kind == "time"
+    option = "--spec-timeout=SECONDS" if time_limit else "--spec-memory=SIZE"
+    return "\n".join([
+        f"{area}: {fn.__name__} was stopped: it passed its {exceeded.kind} limit.",
+        f"  limit:     {exceeded.msg}",
+        f"  call:      {call}",
+        f"  running:   {where}",
+        f"  usual cause: {limits.TIME_CAUSE if time_limit else limits.MEMORY_CAUSE}",
+        f"  rule:      {_rule_of(fn)}",
+        f"  if your code is right but slow or big, raise the limit: {option} (0: no limit)",
+        "  reproduce:",
+        f"      pytest --pyargs microgpt_spec.conformance --backend={CONTEXT.backend_spec} -k {fn.__name__}",
+    ])
+
+
+# --------------------------------------------------------------------------- limits
+class SpecLimits:
+    """Each spec test's time and memory limits (see microgpt_spec/limits.py)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        # pytest-timeout times the tests (a dependency, but `-p no:timeout` turns it off).
+        self.seconds = (config.getoption("spec_timeout") or 0) if config.pluginmanager.has_plugin("timeout") else 0
+        memory = config.getoption("spec_memory")
+        self.memory = limits.MemoryWatch(memory) if memory and limits.MemoryWatch.available() else None
+        self.interrupter = limits.Interrupter(self.memory)
+
+    def pytest_report_header(self, config: pytest.Config) -> str:
+        time_part = f"{self.seconds:g} s (--spec-timeout)" if self.seconds else "no time limit"
+        memory_part = (f"{limits.describe_size(self.memory.limit)} of memory (--spec-memory)" if self.memory
+                       else "no memory limit")
+        return f"microgpt-spec limits per test: {time_part}, {memory_part}"
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        if not self.seconds:
+            return
+        for item in items:
+            if _is_spec_test(item) and item.get_closest_marker("timeout") is None:
+                # func_only: the timer runs inside the test's call, where an interruption is
+                # reported as that test's failure (never between pytest's own steps).
+                item.add_marker(pytest.mark.timeout(self.seconds, func_only=True))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        watched = self.memory is not None and _is_spec_test(item)
+        if watched:
+            self.interrupter.begin_call(item.nodeid)
+        try:
+            yield
+        finally:
+            if watched:
+                self.interrupter.end_call()
+
+
+class SpecTimer:
+    """pytest-timeout's timer, ending a spec test with SpecLimitExceeded (not a stack dump and
+    pytest.fail, which hypothesis would catch and run again to shrink)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_timeout_set_timer(self, item: pytest.Item, settings):
+        if not _is_spec_test(item) or not limits.timer_available():
+            return None  # pytest-timeout's own timer
+        import pytest_timeout
+
+        limits.start_timer(item, settings.timeout, pytest_timeout.is_debugging)
+        return True
 
 
 # --------------------------------------------------------------------------- the run
@@ -290,6 +403,8 @@ class SpecRun:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             status = spec_report.classify(report, call, NotImplementedPart)
             message = spec_report.message_of(call)
+            if call.excinfo is not None and isinstance(call.excinfo.value, limits.SpecLimitExceeded):
+                message = report.longrepr = _limit_message(item, call.excinfo.value)
             report.user_properties.extend(
                 [("spec_area", area), ("spec_status", status), ("spec_message", message),
                  ("spec_uses", list(_uses_of(item, area))),
@@ -326,6 +441,13 @@ class SpecRun:
         loaded = self.load("backend")
         document = self.results.as_json(loaded.describe() if loaded else "")
         spec_report.write_json_atomically(Path(path), document)
+
+
+def _limit_message(item: pytest.Item, exceeded) -> str:
+    """The explanation alone, not the traceback (as deep as the runaway's recursion)."""
+    if exceeded.explained:
+        return exceeded.msg
+    return explain_limit(getattr(item, "function", item.obj), exceeded)
 
 
 def _check_one_area_each(items: list[pytest.Item]) -> None:

@@ -529,3 +529,49 @@ class RecursiveTopologicalSort(Mistake):
             return order
 
         patch(engine, "topological_order", recursive_order)
+
+
+# --------------------------------------------------------------------------- runaways
+# Bugs that never finish or that eat memory: the spec's time and memory limits must stop
+# them with a clear message, and the run must still end with its table
+# (tests/test_runaway.py). Not in ALL: at the default limits each would take minutes.
+class TopologicalSortWithoutVisited(Mistake):
+    """The graph explodes: without a visited set, a node reached by k paths goes into the
+    order k times, so the list (and backward's work) doubles with each layer of a deep graph."""
+
+    area, description = "autograd", "a topological sort without a visited set (the graph explodes)"
+
+    def introduce_bug(self):
+        def order_once_per_path(root):
+            order = []
+
+            def visit(node):
+                for child in node._children:
+                    visit(child)
+                order.append(node)
+
+            visit(root)
+            return order
+
+        patch(engine, "topological_order", order_once_per_path)
+
+
+class EncodeNeverAdvances(Mistake):
+    """An infinite loop: encode's `while` never moves on to the next character."""
+
+    area, description = "tokenizer", "encode loops forever (its index is never incremented)"
+
+    def introduce_bug(self):
+        def encode(self, text):
+            ids, i = [], 0
+            while i < len(text):
+                if text[i] not in self._ids:
+                    raise ValueError(f"character {text[i]!r} is not in the vocabulary")
+                if not ids:
+                    ids.append(self._ids[text[i]])  # one id, then the same position forever
+            return ids
+
+        patch(CharTokenizer, "encode", encode)
+
+
+RUNAWAYS = [TopologicalSortWithoutVisited, EncodeNeverAdvances]
