@@ -10,6 +10,8 @@ import math
 import os
 import random
 import shutil
+import subprocess
+import sys
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +36,17 @@ LIMITS = Limits(test_seconds=1.5, submission_seconds=120, memory_mb=200, output_
 OPTIONS = RunOptions(limits=LIMITS, areas=GRADED_AREAS, profile="quick")  # few examples: speed
 PLANTED = [Path("/tmp/microgpt-hostile-planted.txt"), Path("/tmp/microgpt-hostile-planted-in-test.txt"),
            Path("~/microgpt-hostile-planted.txt").expanduser()]
-TOKENIZER_TESTS, ADAM_TESTS = 8, 12
+
+
+def spec_tests_in(area: str) -> int:
+    """How many tests the spec has in `area` (collected, as the grader will)."""
+    conformance = Path(__file__).parents[1] / "conformance" / f"test_{area}.py"
+    listed = subprocess.run([sys.executable, "-m", "pytest", str(conformance), "--backend=pure", "--collect-only",
+                             "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, check=True).stdout
+    return sum(1 for line in listed.splitlines() if "::" in line)
+
+
+TOKENIZER_TESTS, ADAM_TESTS = spec_tests_in("tokenizer"), spec_tests_in("adam")
 DECODE_TESTS = {"test_decode_inverts_encode", "test_decode_leaves_bos_out"}
 
 
@@ -150,9 +162,9 @@ def test_a_failing_import_fails_every_area_loudly(run, name, expected, where):
 def test_exiting_in_a_test_fails_that_test_only(run, name, expected):
     report = report_of(run, name)
     failed = {n: t for n, t in named_tests(report).items() if t["status"] == "failed"}
-    assert set(failed) == DECODE_TESTS
+    assert set(failed) >= DECODE_TESTS  # every test that decodes, and only through decode():
     assert all(t["message"] == expected and t["kind"] == "exited" for t in failed.values())
-    assert area(report, "tokenizer")["passed"] == TOKENIZER_TESTS - len(DECODE_TESTS)
+    assert area(report, "tokenizer")["passed"] == TOKENIZER_TESTS - len(failed) > 0
     assert full(report, "adam")
 
 

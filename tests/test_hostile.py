@@ -339,6 +339,14 @@ def test_forged_replies_crash_the_worker_not_the_grader(battery):
     assert report(battery, "forged_replies")["areas"]["adam"]["score"] <= 10
 
 
+def test_what_a_submission_writes_is_bounded_in_all(battery):
+    printed = (battery.out / "disk_flood" / "submission-output.txt").read_text(errors="replace")
+    walls = {w["name"]: w for w in report(battery, "disk_flood")["sandbox"]["walls"]}
+    if walls["namespaces"]["active"]:
+        assert "No space left on device" in printed
+    assert report(battery, "disk_flood")["score"] == HONEST_SCORE
+
+
 def test_reaching_for_the_reference_is_reported(battery):
     events = report(battery, "oracle_wrapper")["delegation"]["events"]
     assert "import microgpt_spec.spec.oracle" in events and "import microgpt_spec.backends.pure" in events

@@ -78,6 +78,7 @@ class Plan:
     pipe_fds: tuple[int, int]
     separate_uid: bool = True
     required: tuple[str, ...] = ()  # walls that must come up, or the worker refuses to run
+    disk_mb: int = 64  # all it may write, where its folder can be a tmpfs of its own
 
 
 class SandboxFailure(Exception):
@@ -203,7 +204,7 @@ def readable_by_others(path: str) -> bool:
 def enter_namespaces(plan: Plan) -> str:
     detail = kernel.unshare_namespaces()
     kernel.fork_into_pid_namespace(close_in_parent=plan.pipe_fds)
-    return detail
+    return f"{detail}; {kernel.mount_private_folder(plan.workdir, plan.disk_mb)}"
 
 
 def die_with_parent(grader_pid: int, in_new_pid_namespace: bool) -> None:
