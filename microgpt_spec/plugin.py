@@ -382,6 +382,10 @@ class SpecRun:
             raise pytest.UsageError("No backend chosen.\n" + no_backend_message())
         chosen = _selected_areas(config) or set(ALL_AREAS)
         if not config.getoption("compare_backend"):
+            if "crosscheck" in _selected_areas(config):
+                raise pytest.UsageError(
+                    "--area=crosscheck compares two backends on identical inputs, and only one was "
+                    "given: add the second with --compare-backend=NAME (e.g. --compare-backend=pure)")
             chosen.discard("crosscheck")  # it needs a second backend to compare with
         keep = [i for i in items if not _is_spec_test(i) or area_of(i) in chosen]
         if len(keep) < len(items):

@@ -114,6 +114,19 @@ class Results:
             return None
         return min(failed, key=lambda nodeid: (self._order.get(nodeid, (1, 0)), nodeid))
 
+    def write_next(self, area: str) -> str | None:
+        """What to write next for an area with parts not implemented: the message of its
+        first such test (unit rules first), e.g. "ops: Value.__init__: store data, ...";
+        None when nothing is missing."""
+        waiting = [n for n, t in self.tests.items() if t["area"] == area and t["status"] == "not implemented"]
+        if not waiting:
+            return None
+        first = min(waiting, key=lambda nodeid: (self._order.get(nodeid, (1, 0)), nodeid))
+        return self.headline(first).removeprefix("not implemented:").strip() or "a part of the contract"
+
+    def waiting_count(self, area: str) -> int:
+        return self.counts[area]["not implemented"]
+
     def headline(self, nodeid: str) -> str:
         message = self.tests[nodeid]["message"].strip()
         return message.splitlines()[0] if message else ""
@@ -128,7 +141,7 @@ class Results:
         for a in self.areas():
             start = self.start_here(a)
             areas[a] = {**{s: self.counts[a][s] for s in STATUSES}, "verdict": self.verdict(a),
-                        "counted": self.counted(a), "note": self.advice(a),
+                        "counted": self.counted(a), "note": self.advice(a), "write_next": self.write_next(a),
                         "start_here": None if start is None else {"test": start, "headline": self.headline(start)}}
         return {
             "backend": title,
@@ -150,8 +163,34 @@ def build_table(results: Results, title: str) -> Table:
         counts = [str(results.counts[area][s]) for s in STATUSES]
         style = styles.get(verdict) if results.counted(area) else "dim"  # uncounted: never a red FAIL
         shown = f"[{style}]{verdict}[/]" if style else verdict
-        table.add_row(area, *counts, shown, results.advice(area))
+        table.add_row(area, *counts, shown, "; ".join(filter(None, [_write_next_note(results, area),
+                                                                     results.advice(area)])))
     return table
+
+
+def short_name(what: str) -> str:
+    """The part's name alone: "ops: Value.__init__: store data, ..." -> "Value.__init__"."""
+    parts = [p.strip() for p in what.split(": ")]
+    if len(parts) > 1 and parts[0] in AREAS + ("robustness", "crosscheck"):
+        parts = parts[1:]
+    return parts[0]
+
+
+def _write_next_note(results: Results, area: str) -> str:
+    what = results.write_next(area)
+    return f"write next: {short_name(what)}" if what else ""
+
+
+def write_next_lines(results: Results) -> list[str]:
+    """One line per area with parts not implemented (never one per test): what to write."""
+    lines = []
+    for area in results.areas():
+        what = results.write_next(area)
+        if what is not None:
+            waiting = results.waiting_count(area)
+            lines.append(f"write next for {area}: {what} ({waiting} test{'s' * (waiting != 1)} wait for "
+                         "parts not written; -v lists them)")
+    return lines
 
 
 def start_here_lines(results: Results) -> list[str]:
@@ -173,7 +212,7 @@ def write_table(terminalreporter, results: Results, title: str) -> None:
     console.print(build_table(results, title))
     terminalreporter.write_sep("=", "microgpt-spec results by area")
     terminalreporter.write(buffer.getvalue())
-    for line in start_here_lines(results):
+    for line in start_here_lines(results) + write_next_lines(results):
         terminalreporter.write_line(line)
     if results.only_uncounted_failed():
         terminalreporter.write_line(

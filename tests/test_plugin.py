@@ -139,3 +139,35 @@ def test_a_spec_test_without_an_area_marker_is_refused(pytester):
     result = pytester.runpytest_subprocess("--backend=pure", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*exactly one area marker*", "*test_orphan: area markers none*"])
+
+
+def test_a_not_implemented_area_names_what_to_write_next_once(pytester):
+    """One line per area naming the part to write, never one per test; -v lists the tests."""
+    assert pytester.run("microgpt-spec", "new-student", "stub").ret == 0
+    args = ("--pyargs", "microgpt_spec.conformance", "--backend=stub", "--area=ops", "--spec-json=out.json",
+            "-p", "no:cacheprovider", "-p", "no:xdist")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.OK
+    output = result.stdout.str()
+    result.stdout.fnmatch_lines(["*ops*77*not implemented*write next:*", "*Value.__init__*",
+                                 "write next for ops: ops: Value.__init__: store data*(77 tests wait*-v lists them)"])
+    assert output.count("Value.__init__: store data") == 1
+    assert "NOT IMPLEMENTED" not in output
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert report["areas"]["ops"]["write_next"].startswith("ops: Value.__init__: store data")
+    assert all(t["message"].startswith("not implemented: ops: Value.__init__") for t in report["tests"])
+    verbose = pytester.runpytest_subprocess(*args, "-v").stdout.str()
+    assert verbose.count("NOT IMPLEMENTED") == 77
+
+
+def test_the_quick_profile_works_in_pytest_as_in_grade(run):
+    result = run(TOKENIZER_ONLY, "--area=tokenizer", "--hypothesis-profile=quick")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*hypothesis profile: quick*", "*tokenizer*PASS*"])
+
+
+def test_crosscheck_without_a_second_backend_says_why_nothing_ran(run):
+    result = run(TOKENIZER_ONLY, "--area=crosscheck")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--area=crosscheck compares two backends*add the second with "
+                                 "--compare-backend=NAME*"])
