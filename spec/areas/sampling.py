@@ -533,3 +533,14 @@ def test_generate_stops_after_block_size_positions(backend, case):
                 "so it returns block_size ids (a loop over range(block_size - 1) stops one short). "
                 + GENERATE_RULE, repro=steered.repro())
     check_generated(backend, got, steered)
+
+
+def test_generate_stops_at_bos_in_a_vocabulary_of_300_ids(backend):
+    """The same rule with a vocabulary past 256 ids, where Python stops sharing int objects:
+    a loop that tests `token is bos` (not `==`) never sees BOS there and carries on."""
+    config = Config(vocab_size=300, n_layer=1, n_embd=4, n_head=1, block_size=4)
+    base = GenerateCase(config, random_params(config, 5, 0.3), params_seed=5, scale=0.3, temperature=1.0, seed=9)
+    steered = bos_steered(base, stop_at=1)
+    reference = oracle.generate(steered.params, config, steered.temperature, random.Random(steered.seed))
+    assert len(reference) == 1, "spec bug: the steered model should draw BOS at position 1"
+    check_generated(backend, run_generate(backend, steered), steered)

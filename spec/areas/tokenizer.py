@@ -142,3 +142,43 @@ def test_names_data_has_27_tokens(backend):
            rule="the names are lowercase a..z, so ids 0..25 are letters, 26 is BOS, 27 tokens in all",
            repro="from microgpt_spec.data import load_docs\n"
                  "tok = backend.build_tokenizer(load_docs())\nprint(tok.chars, tok.bos, tok.vocab_size)")
+
+
+# Python keeps one object per small int (up to 256): a check written `i is not bos` instead of
+# `i != bos` works for every vocabulary below that size and breaks beyond it.
+BIG_ALPHABET = "".join(chr(0x4E00 + k) for k in range(300))  # 300 distinct CJK characters
+
+
+def test_a_vocabulary_of_300_characters(backend):
+    docs = [BIG_ALPHABET[:150], BIG_ALPHABET[150:]]
+    tok = backend.build_tokenizer(docs)
+    n = len(sorted(set("".join(docs))))  # 300, an int object of the spec's own, not the backend's
+    text = BIG_ALPHABET[::7]
+    ids = [int(str(i)) for i in [n] + [BIG_ALPHABET.index(c) for c in text] + [n]]  # fresh int objects
+    got = {"bos": int(tok.bos), "encode": list(tok.encode(text)), "decode": tok.decode(ids)}
+    expected = {"bos": n, "encode": ids[1:-1], "decode": text}
+    expect(got == expected, "tokenizer: a vocabulary of 300 characters is handled wrongly.",
+           call=f"tok = backend.build_tokenizer(docs); tok.bos, tok.encode(text), tok.decode({ids[:3]}...)",
+           inputs={"docs": "two documents holding 300 distinct characters", "text": text},
+           got={k: v if k != "encode" else v[:8] for k, v in got.items()},
+           expected={k: v if k != "encode" else v[:8] for k, v in expected.items()},
+           rule="the rules do not depend on the vocabulary's size: bos = len(chars) = 300, and decode "
+                "leaves out every id EQUAL to bos. Comparing ids with `is` instead of `==` works only "
+                "below 257, where Python reuses one object per int",
+           repro=f"docs = [{BIG_ALPHABET[:150]!r}, {BIG_ALPHABET[150:]!r}]\n"
+                 f"tok = backend.build_tokenizer(docs)\ntext = docs[0][::7] + docs[1][3::7]\n"
+                 "print(tok.bos, tok.decode([int('300')] + tok.encode(text) + [int('300')]) == text)")
+
+
+def test_unknown_character_is_a_clear_error_with_a_large_vocabulary(backend):
+    docs = [BIG_ALPHABET[:60]]  # more characters than an error message may want to list in full
+    tok = backend.build_tokenizer(docs)
+    stranger = "Q"
+    rule = ("a character outside the vocabulary is a ValueError or KeyError naming the character, whatever the "
+            "vocabulary's size (a message that shortens a long vocabulary must still be built without error)")
+    error = expect_raises((ValueError, KeyError), lambda: tok.encode(stranger), area="tokenizer",
+                          call=f"tok.encode({stranger!r})", inputs={"docs": "one document of 60 distinct characters"},
+                          rule=rule, repro=_repro(docs, f"tok.encode({stranger!r})"))
+    expect(stranger in str(error), "tokenizer: the error does not name the unknown character.",
+           call=f"tok.encode({stranger!r})", got=f"{type(error).__name__}: {error}",
+           expected=f"a message containing {stranger!r}", rule=rule, repro=_repro(docs, f"tok.encode({stranger!r})"))
