@@ -176,7 +176,11 @@ def test_new_student_writes_a_copy_that_runs(tmp_path, capsys):
         [sys.executable, "-m", "pytest", "--pyargs", "microgpt_spec.conformance", "--backend=mygpt",
          "--area=tokenizer", "-q", "-p", "no:cacheprovider"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert "8 not implemented" in done.stdout, done.stdout[-2000:]
+    tokenizer_tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "microgpt_spec.conformance.test_tokenizer", "--backend=pure",
+         "--collect-only", "-q", "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True, text=True).stdout
+    expected = sum(1 for line in tokenizer_tests.splitlines() if "::" in line)
+    assert f"{expected} not implemented" in done.stdout, done.stdout[-2000:]
 
 
 def test_new_student_refuses_to_overwrite(tmp_path, capsys):

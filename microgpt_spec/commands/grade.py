@@ -34,7 +34,6 @@ from microgpt_spec.grading.runner import printable
 from microgpt_spec.grading.sandbox import describe as describe_walls
 from microgpt_spec.spec.profiles import PROFILE_NAMES
 
-PROFILES = PROFILE_NAMES + ("quick",)  # quick: the grade profile with a tenth of the examples
 
 NAME = "grade"
 HELP = "grade submissions against the spec (sandboxed, in parallel) and write reports"
@@ -158,8 +157,8 @@ def _settings(args: argparse.Namespace):
     not_in_rubric = [a for a in areas if a not in rubric.points]
     if not_in_rubric:
         raise CommandError(f"--area: {not_in_rubric} not in the rubric ({', '.join(rubric.points)})")
-    if args.profile not in PROFILES:
-        raise CommandError(f"--profile: unknown profile {args.profile!r}; the profiles are {', '.join(PROFILES)}")
+    if args.profile not in PROFILE_NAMES:
+        raise CommandError(f"--profile: unknown profile {args.profile!r}; the profiles are {', '.join(PROFILE_NAMES)}")
     if args.jobs is not None and args.jobs < 1:
         raise CommandError("--jobs must be at least 1")
     options = RunOptions(limits=limits, areas=areas, profile=args.profile, separate_uid=not args.keep_privileges,

@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 
 from microgpt_spec.grading import remote
 from microgpt_spec.grading.failures import SubmissionFailure
@@ -27,9 +26,7 @@ from microgpt_spec.plugin import NotImplementedPart, area_of
 from microgpt_spec.spec.assertions import set_context
 from microgpt_spec.spec.profiles import register_profiles
 
-#: The grade profile with a tenth of the examples: quick feedback (`grade --profile quick`).
-QUICK_PROFILE = "quick"
-register_profiles()
+register_profiles()  # grade, quick, ...: a grading run is always the spec's
 
 
 class GradeRecorder:
