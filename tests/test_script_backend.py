@@ -63,6 +63,8 @@ def depends_on(area: str, other: str) -> bool:
 
 
 # --------------------------------------------------------------------------- whole runs
+@pytest.mark.slow  # a whole conformance run (CI's -m slow step); the default run checks the same
+# computations against the pure backend directly (test_a_correct_script_computes_what_...)
 def test_the_correct_script_passes_every_counted_area(tmp_path):
     report = run_conformance(CORRECT, list(AREAS), tmp_path / "report.json")
     got = verdicts(report)
