@@ -254,15 +254,20 @@ def test_draws_follow_softmax_of_logits_over_temperature(backend, temperature):
 
 
 EVERY_ID_LOGITS = [2.0, -1.5, 0.5, 3.0, -3.0, 1.0, 0.0, -2.0]
+#: What `seed_landing_in` finds for EVERY_ID_LOGITS, by temperature and id: the search for
+#: the rarest id at T = 0.5 tries 170,000 seeds (about a second, in every run and every
+#: graded submission). Each is checked before use and searched for again if it does not land.
+LANDING_SEEDS = {0.5: (31, 11624, 239, 0, 170510, 153, 526, 9730), 1.0: (1, 8, 3, 5, 1623, 2, 52, 526)}
 
 
-def seed_landing_in(probs: Sequence[float], target: int) -> tuple[int, float]:
+def seed_landing_in(probs: Sequence[float], target: int, known: int | None = None) -> tuple[int, float]:
     """A seed whose first rng.random() falls well inside `target`'s share of the cumulative
-    weights (away from both ends by a tenth of the share), and that random number."""
+    weights (away from both ends by a tenth of the share), and that random number. `known`,
+    a seed found before, is tried first."""
     cumulative = [0.0, *itertools.accumulate(probs)]
     low, high = cumulative[target] / cumulative[-1], cumulative[target + 1] / cumulative[-1]
     margin = (high - low) / 10
-    for seed in itertools.count():
+    for seed in itertools.chain([known] if known is not None else [], itertools.count()):
         uniform = random.Random(seed).random()
         if low + margin < uniform < high - margin:
             return seed, uniform
@@ -279,7 +284,8 @@ def test_every_id_is_drawn_when_the_random_number_falls_in_its_share(backend, te
     """
     probs = [float(p) for p in oracle.next_token_probs(EVERY_ID_LOGITS, temperature)]
     for target in sorted(range(len(probs)), key=lambda i: probs[i]):  # the least likely first
-        seed, uniform = seed_landing_in(probs, target)
+        known = LANDING_SEEDS[temperature][target] if temperature in LANDING_SEEDS else None
+        seed, uniform = seed_landing_in(probs, target, known)
         raw = backend.sample_next(EVERY_ID_LOGITS, temperature, random.Random(seed))
         expect(as_id(raw) == target, f"sampling: id {target} (probability {probs[target]:.3g}) was not drawn "
                "although rng.random() fell well inside its share.",
