@@ -50,7 +50,7 @@ def messages(tests: list[dict]) -> str:
 
 # --------------------------------------------------------------------------- the float32 hint
 def test_float32_hint_appears_for_float32_arithmetic(tmp_path):
-    report = spec_report(mb.Float32Arithmetic, "layers", tmp_path)
+    report = spec_report(mb.Float32Arithmetic, "layers", tmp_path, "-k", "linear or softmax or rmsnorm or mlp")
     layers = failed(report, "layers")
     assert layers, "a float32 engine declaring float64 must fail the layers area"
     hinted = [t for t in layers if FLOAT32_HINT in t["message"]]
@@ -58,11 +58,13 @@ def test_float32_hint_appears_for_float32_arithmetic(tmp_path):
     assert len(hinted) >= len(layers) // 2, messages(layers)
 
 
-@pytest.mark.parametrize("mistake, areas", [(mb.LogPlusTinyEpsilon, "ops,loss"), (mb.RmsnormEpsTenfold, "layers,training"),
-                                            (mb.GradsNotReset, "adam,training")],
+# Each run is narrowed to the tests where its mistake shows (a whole area is seconds of CPU).
+@pytest.mark.parametrize("mistake, areas, tests", [(mb.LogPlusTinyEpsilon, "ops,loss", "log or loss_and_grads"),
+                                                   (mb.RmsnormEpsTenfold, "layers", "rmsnorm or gpt"),
+                                                   (mb.GradsNotReset, "adam,training", "steps or golden")],
                          ids=["1e-10 relative", "rmsnorm eps 1e-4", "grads not reset"])
-def test_float32_hint_stays_away_from_errors_of_other_sizes(tmp_path, mistake, areas):
-    report = spec_report(mistake, areas, tmp_path)
+def test_float32_hint_stays_away_from_errors_of_other_sizes(tmp_path, mistake, areas, tests):
+    report = spec_report(mistake, areas, tmp_path, "-k", tests)
     assert failed(report), f"{mistake.__name__} must fail somewhere in {areas}"
     assert FLOAT32_HINT not in messages(failed(report))
 
