@@ -7,33 +7,21 @@ mistake's real cause, and must not name the cause that a quick reading would gue
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import mistaken_backends as mb
+from spec_runs import spec_run
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 FLOAT32_HINT = "the size float32 arithmetic makes"
 
 
 def spec_report(mistake: type, areas: str, tmp_path: Path, *extra: str) -> dict:
     """The JSON report of a conformance run of `mistake` over `areas` (comma-separated)."""
-    out = tmp_path / f"{mistake.__name__}.json"
-    command = [sys.executable, "-m", "pytest", str(REPO / "conformance"),
-               f"--backend={HERE / 'mistaken_backends.py'}:{mistake.__name__}", f"--area={areas}",
-               "--hypothesis-profile=ci", f"--spec-json={out}", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-               *extra]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    if not out.exists():
-        pytest.fail(f"the conformance run wrote no report:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    report = json.loads(out.read_text())
-    report["stdout"] = done.stdout
-    return report
+    return spec_run(f"{HERE / 'mistaken_backends.py'}:{mistake.__name__}", tmp_path / f"{mistake.__name__}.json",
+                    areas.split(","), *extra)
 
 
 def named_tests(report: dict, fragment: str) -> list[dict]:

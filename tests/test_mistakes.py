@@ -12,18 +12,15 @@ conformance run of its own, in a separate process, must show:
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import mistaken_backends
+from spec_runs import spec_run
 from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 
 
 def depends_on(area: str, other: str) -> bool:
@@ -37,16 +34,7 @@ def areas_that_must_pass(bug_area: str) -> list[str]:
 
 
 def run_conformance(mistake: type, areas: list[str], out: Path, *extra: str, profile: str = "ci") -> dict:
-    command = [
-        sys.executable, "-m", "pytest", str(REPO / "conformance"),
-        f"--backend={HERE / 'mistaken_backends.py'}:{mistake.__name__}",
-        f"--area={','.join(areas)}", f"--hypothesis-profile={profile}", f"--spec-json={out}",
-        "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *extra,
-    ]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    if not out.exists():
-        pytest.fail(f"the conformance run wrote no report:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return json.loads(out.read_text())
+    return spec_run(f"{HERE / 'mistaken_backends.py'}:{mistake.__name__}", out, areas, *extra, profile=profile)
 
 
 @pytest.mark.parametrize("mistake", mistaken_backends.ALL, ids=lambda m: m.__name__)
@@ -85,16 +73,11 @@ def test_a_recursive_topological_sort_like_the_original_passes_every_counted_are
     reference model builds, so a backend that does the same must pass every counted area;
     only the robustness tier (beyond the reference, counted in no verdict) may fail, and the
     run as a whole still passes."""
-    backend = f"{HERE / 'mistaken_backends.py'}:{mistaken_backends.RecursiveTopologicalSort.__name__}"
-    out = tmp_path / "report.json"
-    command = [sys.executable, "-m", "pytest", str(REPO / "conformance"), f"--backend={backend}",
-               "--hypothesis-profile=ci", f"--spec-json={out}", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    report = json.loads(out.read_text())
+    report = run_conformance(mistaken_backends.RecursiveTopologicalSort, [], tmp_path / "report.json")
     verdicts = {area: result["verdict"] for area, result in report["areas"].items()}
-    assert {a: verdicts.get(a) for a in AREAS} == {a: "PASS" for a in AREAS}, done.stdout[-4000:]
+    assert {a: verdicts.get(a) for a in AREAS} == {a: "PASS" for a in AREAS}, report["stdout"][-4000:]
     robustness = report["areas"]["robustness"]
     assert robustness["verdict"] == "FAIL" and robustness["counted"] is False
     assert all(report["areas"][a]["counted"] for a in AREAS)
-    assert done.returncode == 0, "only the uncounted robustness tier failed, so the run must pass"
+    assert report["exit"] == 0, "only the uncounted robustness tier failed, so the run must pass"
     assert "recursion limit" in robustness["start_here"]["headline"]

@@ -15,7 +15,6 @@ The scripts under tests/scripts/ are the test data:
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import shutil
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 import script_bugs
+from spec_runs import spec_run
 from microgpt_spec import load_backend
 from microgpt_spec.registry import BackendLoadError, find_backend
 from microgpt_spec.script_backend import ScriptBackend, load_script_backend
@@ -42,15 +42,7 @@ SMALL = Config(vocab_size=5, n_layer=1, n_embd=4, n_head=2, block_size=4)
 
 
 def run_conformance(script: Path, areas: list[str], out: Path, *extra: str, profile: str = "ci") -> dict:
-    command = [
-        sys.executable, "-m", "pytest", str(REPO / "conformance"), f"--backend={script}",
-        f"--area={','.join(areas)}", f"--hypothesis-profile={profile}", f"--spec-json={out}",
-        "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *extra,
-    ]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    if not out.exists():
-        pytest.fail(f"the conformance run wrote no report:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return json.loads(out.read_text())
+    return spec_run(str(script), out, areas, *extra, profile=profile)
 
 
 def verdicts(report: dict) -> dict[str, str]:
