@@ -417,12 +417,17 @@ def test_numpy_prints_the_reference_run(capsys, reference_names, tmp_path):
 
 @pytest.mark.slow
 def test_pure_prints_the_whole_reference_run(capsys, reference_names, tmp_path):
+    """All 1000 steps and the 20 samples of the pure backend, through the command line: the
+    proof that the reference backend is the original program (its first two steps stand for
+    it in the default run: tests/test_faithful.py). About 2.5 minutes of one core."""
     code, out, err = cli(
         capsys, "train", "--backend", "pure", "--data", reference_names, "--out", tmp_path / "p"
     )
     assert code == 0, err
     assert_reference_results(out)
-    assert checkpoint.load(tmp_path / "p").losses[-1] == pytest.approx(2.6496944697407585, rel=1e-12)
+    losses = checkpoint.load(tmp_path / "p").losses
+    assert losses[0] == pytest.approx(3.3659669475848504, rel=1e-12)  # the original's step 1, to 12 digits
+    assert losses[-1] == pytest.approx(2.6496944697407585, rel=1e-12)  # and step 1000
 
 
 # --------------------------------------------------------------------- resuming on the run's backend

@@ -28,11 +28,6 @@ FIRST_DOCS = ["yuheng", "diondre", "xavien", "jori", "juanluis"]
 FIRST_WEIGHTS = [-0.04273180935726127, 0.07696138795865093, 0.10844210106107166]
 STEP_1_LOSS = 3.3659669475848504
 STEP_2_LOSS_PRINTED = "3.4243"
-FINAL_LOSS = 2.6496944697407585
-SAMPLES = (
-    "kamon ann karai jaire vialan karia yeran anna areli kaina "
-    "konna keylen liole alerin earan lenne kana lara alela anton"
-).split()
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +71,6 @@ def test_first_two_losses(two_step_run):
     assert f"{step_2:.4f}" == STEP_2_LOSS_PRINTED
 
 
-@pytest.mark.slow
-def test_full_reference_run(reference_docs):
-    """All 1000 steps and the 20 samples: the proof that the reference backend is the
-    original program. About 2.5 minutes of one core, so it is marked slow: the README's
-    test command leaves it out and CI runs it in its own step (`pytest tests -m slow`)."""
-    run = reference_run(Backend(), reference_docs)
-    assert run.train.losses[0] == pytest.approx(STEP_1_LOSS, rel=TWELVE_DIGITS)
-    assert run.train.losses[-1] == pytest.approx(FINAL_LOSS, rel=TWELVE_DIGITS)
-    assert run.samples == SAMPLES
+# The whole 1000-step run (losses to 12 digits and the 20 samples) is checked once, through
+# the command line, by tests/test_cli_train.py::test_pure_prints_the_whole_reference_run
+# (slow: CI's -m slow step).
