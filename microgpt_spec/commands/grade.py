@@ -30,7 +30,7 @@ from microgpt_spec.grading import RunOptions, SandboxUnavailable, SubmissionErro
 from microgpt_spec.grading.reports import (area_table, gradescope_results, problems_text, render_text,
                                            summary_table)
 from microgpt_spec.grading.rubric import GRADABLE_AREAS, RubricError, load_rubric
-from microgpt_spec.grading.runner import printable
+from microgpt_spec.grading.failures import printable
 from microgpt_spec.grading.sandbox import describe as describe_walls
 from microgpt_spec.spec.profiles import PROFILE_NAMES
 

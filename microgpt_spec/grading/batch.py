@@ -20,7 +20,8 @@ from microgpt_spec.grading.rubric import Rubric
 from microgpt_spec.grading.sandbox import KERNEL_WALLS
 from microgpt_spec.grading.sandbox import describe as describe_walls
 from microgpt_spec.grading.runner import (RawRun, RunOptions, SubmissionError, expand_submissions, output_names,
-                                          ProgressCallback, printable, run_submission)
+                                          ProgressCallback, run_submission)
+from microgpt_spec.grading.failures import printable
 
 
 class SandboxUnavailable(Exception):

@@ -14,7 +14,6 @@ import builtins
 import signal
 from typing import Any
 
-EXIT_MEMORY = 86  # the status a worker ends with when it cannot even report a MemoryError
 MESSAGE_LIMIT = 4000  # characters of a message from the worker the reports keep
 SIGNAL_NAMES = {signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted", signal.SIGBUS: "bus error",
                 signal.SIGFPE: "floating-point exception", signal.SIGILL: "illegal instruction",
@@ -96,8 +95,10 @@ def clean_error(error: Any) -> dict:
 
 
 
-def printable(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+def printable(text: object) -> str:
+    """`text` as it can be shown and written anywhere: bytes that are not UTF-8 (file names
+    can hold them) and lone surrogates become backslash escapes."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 

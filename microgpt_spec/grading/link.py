@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from microgpt_spec.grading import protocol
-from microgpt_spec.grading.failures import (EXIT_MEMORY, SandboxFailed, SubmissionCrashed, SubmissionExited,
+from microgpt_spec.grading.failures import (SandboxFailed, SubmissionCrashed, SubmissionExited,
                                             SubmissionFailure, SubmissionImportFailed, SubmissionMemoryExceeded,
                                             SubmissionNotRun, SubmissionTimedOut, clean_error, describe_status,
                                             import_message, printable, rebuild_exception)
@@ -586,7 +586,7 @@ class Link:
         status, peak_kb = worker.ending()
         if during == "import":
             return SubmissionImportFailed(f"exited during import ({describe_status(status)})")
-        if status == EXIT_MEMORY or (status == -signal.SIGKILL and peak_kb * 1024 > 0.9 * self.limits.memory_mb * 2**20):
+        if status == protocol.EXIT_MEMORY or (status == -signal.SIGKILL and peak_kb * 1024 > 0.9 * self.limits.memory_mb * 2**20):
             return self.strike(SubmissionMemoryExceeded(f"used more than {self.limits.memory_mb} MB during {during}"))
         if status == -signal.SIGXCPU:
             self.expired = True

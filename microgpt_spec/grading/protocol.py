@@ -42,6 +42,8 @@ WORKER_IDS_START = 1 << 40
 
 #: The backend object itself is always handle 0.
 BACKEND_HANDLE = 0
+#: The exit status of a worker that ran out of memory too far to even report a MemoryError.
+EXIT_MEMORY = 86
 #: `gpt(params, config, token, pos, keys, values)`: the positions of the key/value cache, the
 #: only arguments whose change (an append) goes back to the grader.
 GPT_CACHE_POSITIONS = {"keys": 4, "values": 5}

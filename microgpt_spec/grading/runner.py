@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from microgpt_spec.grading.failures import printable
 from microgpt_spec.grading.link import Limits
 from microgpt_spec.grading.remote import CONFIG_ENVIRONMENT
 from microgpt_spec.grading.rubric import Rubric
@@ -142,12 +143,6 @@ def _why_skipped(child: Path, out: Path | None) -> str | None:
     if not child.is_dir() and child.suffix.lower() != ".py":
         return "neither a .py file nor a folder"
     return None
-
-
-def printable(text: str | Path) -> str:
-    """`text` as it can be shown and written anywhere: bytes that are not UTF-8 (file names
-    can hold them) and lone surrogates become backslash escapes."""
-    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def output_names(submissions: list[Path]) -> list[str]:

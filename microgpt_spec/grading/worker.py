@@ -28,7 +28,6 @@ from microgpt_spec.spec.contract import Backend as ContractBackend
 REFERENCE_MODULES = ("microgpt_spec.backends.pure", "microgpt_spec.backends.numpy", "microgpt_spec.backends.torch",
                      "microgpt_spec.spec.oracle", "microgpt_spec.spec.areas")
 CONTRACT_METHODS = tuple(sorted(n for n in vars(ContractBackend) if not n.startswith("_")))
-EXIT_MEMORY = 86  # the status a worker ends with when it cannot even report a MemoryError
 
 
 # --------------------------------------------------------------------------- loading
@@ -214,4 +213,4 @@ if __name__ == "__main__":
     try:
         main()
     except MemoryError:
-        os._exit(EXIT_MEMORY)
+        os._exit(protocol.EXIT_MEMORY)
