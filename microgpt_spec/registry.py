@@ -2,8 +2,11 @@
 
 Accepted forms, tried in this order:
 
-* a path to a `.py` file, or to a folder holding one (``--backend=mine.py``), optionally
-  with an attribute (``--backend=mine.py:Backend``);
+* ``exec:COMMAND``: a program in any language that speaks the protocol on its standard
+  input and output (``--backend='exec:node mine.js'``, see `microgpt_spec.programs`);
+* a path to a `.py` file, or to a folder (``--backend=mine.py``), optionally with an
+  attribute (``--backend=mine.py:Backend``); a folder is loaded by `load_path`'s rule, the
+  same the grader follows: a program manifest, a package, or its entry file;
 * ``package.module:attribute`` (``--backend=my_pkg.impl:Backend``);
 * a name registered in the ``microgpt_spec.backends`` entry point group (``pure``, ``numpy``);
   it wins over a folder of the same name in the current directory (write ``./pure`` for that);
@@ -20,22 +23,28 @@ it is, through `microgpt_spec.script_backend`, which runs only its definitions.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
 import sys
+import types
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from microgpt_spec.programs import MANIFEST_NAME, ProgramError
 from microgpt_spec.script_backend import ScriptLoadError, load_script_backend, looks_like_a_script
 from microgpt_spec.spec.contract import CONTRACT_VERSION
 
 ENTRY_POINT_GROUP = "microgpt_spec.backends"
 CANDIDATE_ATTRIBUTES = ("backend", "Backend", "make_backend")
-#: In a folder with several .py files, these names are taken as the backend, in this order.
-PREFERRED_FILES = ("backend.py", "microgpt.py", "submission.py", "__init__.py")
+#: In a folder with several .py files, these names are taken as the backend, in this order
+#: (a folder with __init__.py is a package and is imported as one).
+PREFERRED_FILES = ("backend.py", "microgpt.py", "submission.py")
+#: `--backend=exec:COMMAND`: a program run as it is, speaking the protocol on stdin/stdout.
+EXEC_PREFIX = "exec:"
 
 
 class BackendLoadError(Exception):
@@ -79,18 +88,22 @@ def find_backend(spec: str) -> LoadedBackend:
     spec = spec.strip()
     if not spec:
         raise BackendLoadError(no_backend_message())
+    if spec.startswith(EXEC_PREFIX):
+        return _from_program_command(spec)
     path_part, colon, path_attribute = spec.rpartition(":")
     if colon and path_part.endswith(".py"):  # path/to/file.py:Attribute
-        return _from_module(_import_file(_backend_file(Path(path_part))), path_attribute, spec)
+        path = _existing(Path(path_part), spec)
+        return _from_module(_user_code(spec, _import_file, path), path_attribute, spec)
     if _looks_like_path(spec):
-        return _from_file(_backend_file(Path(spec)), spec)
+        return _from_path(_existing(Path(spec), spec), spec)
     module_name, _, attribute = spec.partition(":")
     registered = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if not attribute and spec in registered:
         target = _load_entry_point(registered[spec])
-        return LoadedBackend(_instantiate(target, spec), spec, _origin_of(target))
+        backend = _make(target, spec)
+        return LoadedBackend(backend, spec, _origin_of(target, None, backend))
     if not attribute and Path(spec).is_dir():  # a bare folder name, after the registered names
-        return _from_file(_backend_file(Path(spec)), spec)
+        return _from_path(Path(spec), spec)
     module = _import_module(module_name, spec)
     return _from_module(module, attribute or None, spec)
 
@@ -101,8 +114,85 @@ def no_backend_message() -> str:
         "Choose the implementation with --backend, one of:\n"
         f"  --backend=pure                   a registered name ({names})\n"
         "  --backend=path/to/mine.py        a file defining Backend (or a folder holding one)\n"
-        "  --backend=my_pkg.impl:Backend    a module and attribute"
+        "  --backend=my_pkg.impl:Backend    a module and attribute\n"
+        "  --backend=path/to/folder         a program in any language, described by its\n"
+        f"                                   {MANIFEST_NAME} (docs/adding-a-backend.md)\n"
+        "  --backend='exec:node mine.js'    a program speaking the protocol on stdin/stdout"
     )
+
+
+# --------------------------------------------------------------------- the one loader of paths
+def load_path(path: Path, label: str) -> Any:
+    """The backend at `path`, a file or a folder, by the one rule that `--backend=PATH`, the
+    training commands and the grader all follow:
+
+    * a folder with a program manifest (`microgpt-backend.toml`) is a program backend;
+    * a folder with `__init__.py` is imported as a package (its modules may import each
+      other relatively), and its `backend`/`Backend`/`make_backend` is the backend;
+    * else the folder's entry file (`PREFERRED_FILES`, or its only .py file);
+    * a file with a microgpt script's shape is checked as a script, never imported.
+
+    Errors of the user's own code propagate as they were raised (the grader reports their
+    traceback); a path that holds no backend raises BackendLoadError.
+    """
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
+        return _program_from_manifest(path / MANIFEST_NAME)
+    if path.is_file() and path.name == MANIFEST_NAME:
+        return _program_from_manifest(path)
+    if path.is_dir() and (path / "__init__.py").is_file():
+        return backend_of_module(_import_package(path), None, label)
+    entry = path if path.is_file() else entry_file(path, label)
+    if entry.suffix.lower() != ".py":
+        raise BackendLoadError(f"{label}: a backend file must be a .py file (or a program's {MANIFEST_NAME})")
+    if looks_like_a_script(entry):
+        return load_script_backend(entry)
+    return backend_of_module(_import_file(entry), None, label)
+
+
+def names_a_backend(folder: Path) -> bool:
+    """Whether `folder` is itself one backend by its names alone: a program manifest, a
+    package, or one of PREFERRED_FILES (the grader tells a submission from a folder of them)."""
+    return any((folder / name).is_file() for name in (MANIFEST_NAME, "__init__.py", *PREFERRED_FILES))
+
+
+def backend_of_module(module, attribute: str | None, label: str) -> Any:
+    """The backend object a module defines: the attribute named, or the first of
+    CANDIDATE_ATTRIBUTES (a package's submodule of that name is not the backend)."""
+    return _instantiate(_target_in(module, attribute, label), label)
+
+
+def _target_in(module, attribute: str | None, label: str) -> Any:
+    if attribute is not None:
+        if not hasattr(module, attribute):
+            raise BackendLoadError(f"{label}: module {module.__name__} has no attribute {attribute!r}")
+        return getattr(module, attribute)
+    for name in CANDIDATE_ATTRIBUTES:
+        target = getattr(module, name, None)
+        if target is not None and not isinstance(target, types.ModuleType):
+            return target
+    wanted = ", ".join(CANDIDATE_ATTRIBUTES)
+    raise BackendLoadError(
+        f"{label}: {getattr(module, '__file__', module.__name__)} defines none of {wanted}.\n"
+        "Define a class `Backend` (subclass microgpt_spec.spec.contract.Backend) in it, or give it a "
+        "microgpt script's shape (a top-level `class Value` and `def gpt(token_id, pos_id, keys, values)`, "
+        "see docs/checking-a-script.md)."
+    )
+
+
+def _program_from_manifest(manifest: Path) -> Any:
+    from microgpt_spec import programs  # the program link: only when a program is asked for
+
+    return programs.program_backend(programs.read_manifest(manifest))
+
+
+def _from_program_command(spec: str) -> LoadedBackend:
+    from microgpt_spec import programs
+
+    try:
+        backend = programs.program_backend(programs.command_manifest(spec[len(EXEC_PREFIX):]))
+    except programs.ProgramError as error:
+        raise BackendLoadError(f"--backend={spec}: {error}") from None
+    return LoadedBackend(backend, spec, backend.origin)
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -110,14 +200,10 @@ def _looks_like_path(spec: str) -> bool:
     return spec.endswith(".py") or "/" in spec or "\\" in spec
 
 
-def _backend_file(path: Path) -> Path:
+def _existing(path: Path, spec: str) -> Path:
     if not path.exists():
         raise BackendLoadError(f"--backend={path}: no such file or folder")
-    if path.is_file():
-        if path.suffix != ".py":
-            raise BackendLoadError(f"--backend={path}: a backend file must be a .py file")
-        return path
-    return entry_file(path, f"--backend={path}")
+    return path
 
 
 def entry_file(folder: Path, label: str, preferred: tuple[str, ...] = PREFERRED_FILES) -> Path:
@@ -138,36 +224,71 @@ def entry_file(folder: Path, label: str, preferred: tuple[str, ...] = PREFERRED_
     )
 
 
-def _from_file(path: Path, spec: str) -> LoadedBackend:
-    """The backend a file defines or, for a microgpt script, the script itself, never imported
-    (importing it would train, download and print)."""
-    if looks_like_a_script(path):
-        try:
-            backend = load_script_backend(path)
-        except (ScriptLoadError, SyntaxError) as error:
-            raise BackendLoadError(f"--backend={spec}: {error}") from error
-        return LoadedBackend(backend, spec, str(path.resolve()))
-    return _from_module(_import_file(path), None, spec)
+def _from_path(path: Path, spec: str) -> LoadedBackend:
+    backend = _user_code(spec, load_path, path, f"--backend={spec}")
+    origin = getattr(backend, "origin", None)
+    if not (isinstance(origin, str) and origin):
+        origin = str(path.resolve()) if path.is_file() else _origin_of(type(backend), None, backend)
+    return LoadedBackend(backend, spec, origin)
+
+
+def _user_code(spec: str, function, *args):
+    """Run a step that executes the user's code; whatever it raises becomes one message."""
+    try:
+        return function(*args)
+    except BackendLoadError:
+        raise
+    except (ScriptLoadError, ProgramError) as error:
+        raise BackendLoadError(f"--backend={spec}: {error}") from error
+    except SyntaxError as error:
+        raise BackendLoadError(f"--backend={spec}: {_describe(error)}") from error
+    except BaseException as error:  # noqa: BLE001 - report whatever the user's code raised
+        raise BackendLoadError(f"--backend={spec}: importing it raised {_describe(error)}") from error
+
+
+#: Modules imported from a path, by resolved path: loading the same file twice gives the same module.
+_IMPORTED: dict[str, types.ModuleType] = {}
 
 
 def _import_file(path: Path):
-    path = path.resolve()
-    module_name = f"microgpt_spec_user_{abs(hash(str(path))):x}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    """Import a .py file as a module of its own; the file may import its neighbours (helpers
+    of its own), as a script would."""
+    sys.path.insert(0, str(path.resolve().parent))
+    return _import_located(path.resolve(), None)
+
+
+def _import_package(folder: Path):
+    """Import a folder with __init__.py as a package, so that its modules' relative imports work."""
+    sys.path.insert(0, str(folder.resolve()))
+    return _import_located(folder.resolve() / "__init__.py", [str(folder.resolve())])
+
+
+def _import_located(file: Path, search: list[str] | None):
+    key = str(file)
+    if key in _IMPORTED:
+        return _IMPORTED[key]
+    stem = file.parent.name if search is not None else file.stem
+    spec = importlib.util.spec_from_file_location(_module_name(stem, key), file, submodule_search_locations=search)
     if spec is None or spec.loader is None:
-        raise BackendLoadError(f"--backend={path}: Python cannot load this file")
+        raise BackendLoadError(f"{file}: Python cannot load this file")
     module = importlib.util.module_from_spec(spec)
-    # The file may import its neighbours (helpers of its own), as a script would.
-    sys.path.insert(0, str(path.parent))
-    sys.modules[module_name] = module
+    sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException as error:  # noqa: BLE001 - report whatever the user's code raised
-        sys.modules.pop(module_name, None)
-        raise BackendLoadError(f"--backend={path}: importing it raised {_describe(error)}") from error
+    except BaseException:
+        sys.modules.pop(spec.name, None)
+        raise
+    _IMPORTED[key] = module
     return module
+
+
+def _module_name(stem: str, key: str) -> str:
+    """The file's own name when free (tracebacks and error classes then read naturally), else
+    a name made from its path (a folder called `numpy` must not shadow numpy)."""
+    taken = stem in sys.modules or stem in sys.stdlib_module_names
+    if stem.isidentifier() and not taken:
+        return stem
+    return f"microgpt_spec_user_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 def _import_module(module_name: str, spec: str):
@@ -194,32 +315,23 @@ def _load_entry_point(ep):
 
 
 def _from_module(module, attribute: str | None, spec: str) -> LoadedBackend:
-    if attribute is not None:
-        if not hasattr(module, attribute):
-            raise BackendLoadError(f"--backend={spec}: module {module.__name__} has no attribute {attribute!r}")
-        target = getattr(module, attribute)
-    else:
-        found = [name for name in CANDIDATE_ATTRIBUTES if hasattr(module, name)]
-        if not found:
-            wanted = ", ".join(CANDIDATE_ATTRIBUTES)
-            raise BackendLoadError(
-                f"--backend={spec}: {getattr(module, '__file__', module.__name__)} defines none of {wanted}.\n"
-                "Define a class `Backend` (subclass microgpt_spec.spec.contract.Backend) in it, or give it a "
-                "microgpt script's shape (a top-level `class Value` and `def gpt(token_id, pos_id, keys, values)`, "
-                "see docs/checking-a-script.md)."
-            )
-        target = getattr(module, found[0])
-    backend = _instantiate(target, spec)
+    target = _target_in(module, attribute, f"--backend={spec}")
+    backend = _make(target, spec)
     return LoadedBackend(backend, spec, _origin_of(target, module, backend))
 
 
-def _instantiate(target, spec: str):
-    if not (inspect.isclass(target) or inspect.isfunction(target)):
-        return target
+def _make(target, spec: str) -> Any:
     try:
-        return target()
+        return _instantiate(target, spec)
     except BaseException as error:  # noqa: BLE001
         raise BackendLoadError(f"--backend={spec}: calling {target.__qualname__}() raised {_describe(error)}") from error
+
+
+def _instantiate(target, label: str):
+    """A class or a function is called with no arguments to make the backend object."""
+    if not (inspect.isclass(target) or inspect.isfunction(target)):
+        return target
+    return target()
 
 
 def _origin_of(target, module=None, backend=None) -> str:

@@ -70,12 +70,15 @@ class LinkConfig:
     limits: Limits = field(default_factory=Limits)
     separate_uid: bool = True  # as root, run each worker under a uid of its own where possible
     required_walls: tuple[str, ...] = ()  # the walls the grader's probe raised: every worker must
+    program: tuple[str, ...] = ()  # a backend that is a program (microgpt_spec.programs): its command
+    sandboxed: bool = True  # False: a program started as it is, for a learner's own run (no walls)
 
     @classmethod
     def from_file(cls, path: str) -> "LinkConfig":
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         data["limits"] = Limits(**data.get("limits", {}))
         data["required_walls"] = tuple(data.get("required_walls", ()))
+        data["program"] = tuple(data.get("program", ()))
         return cls(**data)
 
 
@@ -144,6 +147,27 @@ class WorkerProcess:
                 pass
 
 
+class ProgramProcess(WorkerProcess):
+    """A program backend started as it is, outside any sandbox (a learner's own run): the
+    protocol on its standard input and output, what it prints on stderr to the log."""
+
+    def __init__(self, config: LinkConfig) -> None:
+        to_worker_r, self.to_worker = os.pipe()
+        self.from_worker, from_worker_w = os.pipe()
+        os.set_blocking(self.to_worker, False)
+        try:
+            with open(config.output_path, "ab") as output:
+                self.process = subprocess.Popen(list(config.program), stdin=to_worker_r, stdout=from_worker_w,
+                                                stderr=output, cwd=config.workdir, start_new_session=True)
+        except OSError as error:
+            self.close()
+            raise SubmissionImportFailed(f"could not start {config.program[0]}: {error.strerror}") from None
+        finally:
+            os.close(to_worker_r)
+            os.close(from_worker_w)
+        self.killed_by_grader = False
+
+
 def worker_environment(workdir: str) -> dict[str, str]:
     """A small, fixed environment: nothing of the grader's leaks in, runs repeat exactly."""
     return {
@@ -210,9 +234,14 @@ class Link:
         self.pending.clear()
         self.reads.clear()
         self.rngs = RngMirror()
-        self.worker = WorkerProcess(self.config)
-        self.reader = protocol.Reader(self.worker.from_worker)
-        self.confined_walls = self.first_message("confined")
+        if self.config.sandboxed:
+            self.worker = WorkerProcess(self.config)
+            self.reader = protocol.Reader(self.worker.from_worker)
+            self.confined_walls = self.first_message("confined")
+        else:
+            self.worker = ProgramProcess(self.config)
+            self.reader = protocol.Reader(self.worker.from_worker)
+            self.confined_walls = []
         message = self.first_message("ready")
         self.note_events(message)
         if "import_failed" in message:
@@ -247,6 +276,25 @@ class Link:
                     f"the grader {protocol.VERSION})"))
             return checked_walls(message["confined"])
         return message
+
+    def output_tail(self, size: int = 1500) -> str:
+        """The end of what a program backend printed on stderr, for a message about its death
+        (a learner's own run: the grader reports the output on its own)."""
+        if self.config.sandboxed or not self.config.output_path:
+            return ""
+        try:
+            with open(self.config.output_path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - size))
+                text = log.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+        return f"\nwhat it printed last on stderr:\n{text}" if text else ""
+
+    @property
+    def draws_on_host(self) -> bool:
+        """A program backend asks the host for its random draws (`draw` messages)."""
+        return bool(self.config.program)
 
     def walls(self) -> list[dict]:
         return list(getattr(self, "confined_walls", ()) or ())
@@ -460,9 +508,12 @@ class Link:
         try:
             while True:
                 reply = self.receive(self.remaining(), during=self.during(request))
-                if "cb" not in reply:
+                if "cb" in reply:
+                    self.answer_callback(reply)
+                elif "draw" in reply and self.draws_on_host:
+                    self.answer_draw(reply["draw"])
+                else:
                     break
-                self.answer_callback(reply)
         finally:
             self.test_used += time.monotonic() - started
         if request[0] != "get" or reply.get("np"):
@@ -549,6 +600,19 @@ class Link:
             self.test_used -= time.monotonic() - started  # the grader's time, not the submission's
         protocol.write_all(self.worker.to_worker, protocol.frame(answer), time.monotonic() + self.remaining())
 
+    def answer_draw(self, draw: Any) -> None:
+        """Draw numbers for a program backend from the spec's own generator: `{k, dist, n}`,
+        with `mu` and `sigma` for gauss. The program's draws are then Python's, bit for bit."""
+        try:
+            key = draw["k"]
+            if type(key) is not int or key < 0:
+                raise ValueError("a draw's k is the key of a generator passed in this call")
+            rng, _ = self.codec.rngs[key]
+            answer = {"r": draw_numbers(rng, draw)}
+        except (LookupError, TypeError, ValueError) as error:
+            raise self.malformed(error) from None
+        protocol.write_all(self.worker.to_worker, protocol.frame(answer), time.monotonic() + self.remaining())
+
     # ------------------------------------------------------------- what went wrong
     def exception_from(self, error: Any) -> BaseException:
         if self.callback_error is not None:
@@ -593,8 +657,8 @@ class Link:
             return self.fail(SubmissionTimedOut(f"timed out: used more than {self.limits.submission_seconds:g} s "
                                                 f"of CPU during {during}"))
         if status is not None and status >= 0:
-            return self.fail(SubmissionExited(f"exited with status {status} during {during}"))
-        return self.fail(SubmissionCrashed(f"crashed ({describe_status(status)}) during {during}"))
+            return self.fail(SubmissionExited(f"exited with status {status} during {during}{self.output_tail()}"))
+        return self.fail(SubmissionCrashed(f"crashed ({describe_status(status)}) during {during}{self.output_tail()}"))
 
     def malformed(self, error: Exception) -> SubmissionFailure:
         """A reply that does not fit the protocol: the worker's crash, never the grader's error."""
@@ -615,6 +679,22 @@ class Link:
         self.test_failure = failure
         self.test.failure = failure.kind
         return failure
+
+
+MAX_DRAWS = 1 << 20  # numbers one draw message may ask for
+
+
+def draw_numbers(rng: Any, draw: dict) -> list[float]:
+    """`n` numbers of `rng.random()` or `rng.gauss(mu, sigma)`, as a program asked."""
+    count, dist = draw["n"], draw["dist"]
+    if type(count) is not int or not 0 <= count <= MAX_DRAWS:
+        raise ValueError(f"a draw asks for 0 to {MAX_DRAWS} numbers, not {str(count)[:20]}")
+    if dist == "random":
+        return [rng.random() for _ in range(count)]
+    if dist == "gauss":
+        mu, sigma = float(draw["mu"]), float(draw["sigma"])
+        return [rng.gauss(mu, sigma) for _ in range(count)]
+    raise ValueError(f"a draw's dist is random or gauss, not {str(dist)[:20]!r}")
 
 
 # --------------------------------------------------------------------------- checking what the worker says

@@ -188,6 +188,8 @@ class GraderCodec(protocol.Codec):
         spec draws again from the rng the last call left behind), else by full state."""
         state = rng.getstate()
         self.rngs.append((rng, state))
+        if self.link.draws_on_host:
+            return {"k": len(self.rngs) - 1}  # the program asks the host for draws under this key
         return self.link.rngs.reference(rng, state)
 
     def decode_handle(self, data: dict) -> Any:

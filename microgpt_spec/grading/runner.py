@@ -34,7 +34,7 @@ from microgpt_spec.grading.failures import printable
 from microgpt_spec.grading.link import Limits
 from microgpt_spec.grading.remote import CONFIG_ENVIRONMENT
 from microgpt_spec.grading.rubric import Rubric
-from microgpt_spec.registry import PREFERRED_FILES
+from microgpt_spec.registry import names_a_backend
 
 MAX_SUBMISSION_BYTES = 20 * 1024 * 1024
 GRACE_SECONDS = 120  # beyond the submission's time limit, before the grader itself is stopped
@@ -92,7 +92,7 @@ def is_python_file(path: Path) -> bool:
 
 def is_submission_folder(folder: Path) -> bool:
     """A folder that is itself one submission (rather than a folder of submissions)."""
-    if any((folder / name).is_file() for name in PREFERRED_FILES):
+    if names_a_backend(folder):
         return True
     entries = list(folder.iterdir())
     python_files = [p for p in entries if is_python_file(p) and not p.name.startswith(("test_", "conftest"))]

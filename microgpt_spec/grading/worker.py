@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import json
 import os
 import sys
 import time
-import types
 from pathlib import Path
 from typing import Any
 
 from microgpt_spec.grading import protocol, sandbox
 from microgpt_spec.grading.serve import Worker, describe_error
-from microgpt_spec.registry import CANDIDATE_ATTRIBUTES, BackendLoadError, entry_file
-from microgpt_spec.script_backend import load_script_backend, looks_like_a_script
+from microgpt_spec.registry import BackendLoadError, load_path
 from microgpt_spec.spec.contract import Backend as ContractBackend
 
 REFERENCE_MODULES = ("microgpt_spec.backends.pure", "microgpt_spec.backends.numpy", "microgpt_spec.backends.torch",
@@ -32,58 +29,13 @@ CONTRACT_METHODS = tuple(sorted(n for n in vars(ContractBackend) if not n.starts
 
 # --------------------------------------------------------------------------- loading
 def load_submission(path: Path) -> Any:
-    """The backend of the submission at `path`: a folder with `__init__.py` is imported as a
-    package (its modules may import each other relatively); else the file the registry would
-    pick for `--backend=PATH`, a microgpt script through the script adapter (its training is
-    never run)."""
-    if (path / "__init__.py").is_file():
-        module = _import_package(path)
-    else:
-        entry = _entry_file(path)
-        if looks_like_a_script(entry):
-            return load_script_backend(entry)
-        module = _import_file(entry)
-    for name in CANDIDATE_ATTRIBUTES:
-        target = getattr(module, name, None)
-        if target is None or isinstance(target, types.ModuleType):
-            continue  # a package's submodule `backend` is not the backend object
-        return target() if inspect.isclass(target) or inspect.isfunction(target) else target
-    raise ImportError(f"{Path(module.__file__).name} defines none of {', '.join(CANDIDATE_ATTRIBUTES)}: "
-                      "define a class `Backend` (subclass microgpt_spec.spec.contract.Backend)")
-
-
-def _entry_file(path: Path) -> Path:
-    if path.is_file():
-        return path
+    """The backend of the submission at `path`, by the registry's one rule (`load_path`): the
+    grader loads exactly what `--backend=PATH` would. A path that holds no backend is an
+    ImportError, reported as the submission's import failure."""
     try:
-        # The registry's rule, so grading picks the file `--backend=FOLDER` would pick.
-        return entry_file(path, f"submission {path.name}")
+        return load_path(path, f"submission {path.name}")
     except BackendLoadError as error:
         raise ImportError(str(error)) from None
-
-
-def _module_name(stem: str) -> str:
-    taken = stem in sys.modules or stem in sys.stdlib_module_names
-    return stem if stem.isidentifier() and not taken else "submission"
-
-
-def _import_file(file: Path):
-    sys.path.insert(0, str(file.parent))  # the file may import its neighbours, as a script would
-    return _exec_module(importlib.util.spec_from_file_location(_module_name(file.stem), file))
-
-
-def _import_package(folder: Path):
-    sys.path.insert(0, str(folder))
-    spec = importlib.util.spec_from_file_location(
-        _module_name(folder.name), folder / "__init__.py", submodule_search_locations=[str(folder)])
-    return _exec_module(spec)
-
-
-def _exec_module(spec):
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # --------------------------------------------------------------------------- start-up
