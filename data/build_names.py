@@ -35,7 +35,6 @@ import hashlib
 import importlib
 import importlib.util
 import io
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -171,26 +170,6 @@ def verify(content: bytes, expected_sha256: str) -> None:
         )
 
 
-def write_atomically(path: Path, content: bytes) -> None:
-    """Replace `path` by `content` so that readers see the old file or the new one, never half.
-
-    The bytes go to a temporary file in the same folder (same file system), which
-    `os.replace` then renames over `path` in one step.
-    """
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def check_shipped(path: Path, content: bytes) -> None:
     """Raise `BuildError` unless the file at `path` holds exactly `content`."""
     if not path.is_file():
@@ -204,17 +183,17 @@ def check_shipped(path: Path, content: bytes) -> None:
 # --- command line ---------------------------------------------------------------------
 
 
-def _data_package() -> ModuleType:
-    """The `microgpt_spec.data` module that this script belongs to.
+def _project_module(name: str, file_in_checkout: str) -> ModuleType:
+    """The module `microgpt_spec.<name>` of the project this script belongs to.
 
-    Run with `-m`, that is the package itself. Run as `python data/build_names.py`, load
-    the `__init__.py` beside this file, so a checkout works without being installed and
-    never writes into some other installed copy.
+    Run with `-m`, that is the installed module. Run as `python data/build_names.py`, load
+    `file_in_checkout` (relative to this folder), so a checkout works without being
+    installed and never writes into some other installed copy.
     """
     if __package__:
-        return importlib.import_module(__package__)
-    init_file = Path(__file__).resolve().with_name("__init__.py")
-    spec = importlib.util.spec_from_file_location("_microgpt_spec_data", init_file)
+        return importlib.import_module(f"microgpt_spec.{name}")
+    path = Path(__file__).resolve().parent / file_in_checkout
+    spec = importlib.util.spec_from_file_location(f"_microgpt_spec_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -238,14 +217,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(check: bool, timeout_s: float) -> str:
     """Do the work; return the success message or raise `BuildError`."""
-    data = _data_package()
+    data = _project_module("data", "__init__.py")
     content = rebuild(timeout_s)
     verify(content, data.NAMES_SHA256)
     summary = f"{count_lines(content)} names, sha256 {data.NAMES_SHA256}"
     if check:
         check_shipped(data.NAMES_PATH, content)
         return f"ok: {data.NAMES_PATH} matches the rebuilt list ({summary})."
-    write_atomically(data.NAMES_PATH, content)
+    files = _project_module("files", "../microgpt_spec/files.py")  # the project's one atomic writer
+    files.write_atomically(data.NAMES_PATH, content)
     return f"wrote {data.NAMES_PATH} ({summary})."
 
 

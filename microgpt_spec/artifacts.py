@@ -1,10 +1,11 @@
 """The files a run leaves behind, written so that an interruption never corrupts them.
 
-Every file is written *atomically*: the new content goes to a temporary file in the same
-folder, is flushed to disk, and only then renamed over the old name. A rename within one
-folder is atomic, so whoever reads the file (a person, `--resume`, `sample`) sees either
-the old complete file or the new complete file, never half of one, whenever the process
-is stopped (Ctrl-C, `kill`, a power cut after the fsync). The exceptions are the files of
+Every file is written *atomically* (`microgpt_spec.files.write_atomically`: a temporary
+file in the same folder, flushed, then renamed over the old name), so whoever reads it (a
+person, `--resume`, `sample`) sees either the old complete file or the new complete file,
+never half of one, whenever the process is stopped (Ctrl-C, `kill`, a power cut after the
+fsync); `interrupts_deferred` holds Ctrl-C back while a save that must not be split is
+written. The exceptions are the files of
 one line per step, which a long run would otherwise rewrite whole at every save: they
 grow by appending (`GrowingFile`), and the checkpoint says how many of their lines count.
 
@@ -33,11 +34,12 @@ import csv
 import io
 import os
 import signal
-import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from microgpt_spec import files
 
 #: The running mean shown in the progress bar, the CSV and the plot: the last 50 steps.
 #: Each step sees one document, so one step's loss is noisy; 50 of them show the trend.
@@ -48,34 +50,7 @@ THROUGHPUT_COLUMNS = ("tokens", "tokens_per_s")
 EVAL_COLUMNS = ("step", "heldout_loss", "train_loss", "docs")
 
 
-# --------------------------------------------------------------------- atomic writes
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file and a rename (see the module doc).
-
-    Interrupt signals that arrive meanwhile are held back until the file is in place, so
-    Ctrl-C cannot leave a stray temporary file behind either.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with interrupts_deferred():
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; give the usual mode
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
+# --------------------------------------------------------------------- writing
 def append_text(path: str | os.PathLike[str], text: str) -> None:
     """Add `text` at the end of `path` and flush it to disk, Ctrl-C held back meanwhile.
 
@@ -110,16 +85,10 @@ class GrowingFile:
         text = "".join(line(i) for i in range(first, count))
         with interrupts_deferred():  # Ctrl-C must not fall between the write and its count
             if whole:
-                atomic_write_text(self.path, self.header + text)
+                files.write_atomically(self.path, self.header + text)
             elif text:
                 append_text(self.path, text)
             self.lines_on_disk = count
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it, so put it straight back
-    os.umask(mask)
-    return mask
 
 
 _deferring = False  # inside an interrupts_deferred block already
@@ -277,7 +246,7 @@ def save_figure(figure, path: str | os.PathLike[str]) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
     _pyplot().close(figure)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return files.write_atomically(path, buffer.getvalue())
 
 
 def plot_losses(

@@ -39,7 +39,7 @@ history's CSV holds the same reprs).
 Format version 1 had no batch_size, holdout or evals: such a checkpoint reads as batch 1,
 nothing held out, no evaluations (which is what it was). Versions 1 and 2 held the history
 in the JSON (`losses`, `step_seconds`) and no backend; they still load.
-The JSON is written atomically (see `microgpt_spec.artifacts`). `load` checks everything
+The JSON is written atomically (see `microgpt_spec.files`). `load` checks everything
 above and raises one `CheckpointError` that names the problem.
 """
 
@@ -53,8 +53,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from microgpt_spec import __version__
-from microgpt_spec.artifacts import GrowingFile, atomic_write_text
+from microgpt_spec import __version__, files
+from microgpt_spec.artifacts import GrowingFile, interrupts_deferred
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, check_params
 
 FORMAT = "microgpt-spec checkpoint"
@@ -232,7 +232,8 @@ class CheckpointWriter:
             ) from None
         self.file.parent.mkdir(parents=True, exist_ok=True)
         self.history.sync(lambda s: history_line(checkpoint, s), checkpoint.next_step)
-        return atomic_write_text(self.file, text)
+        with interrupts_deferred():  # Ctrl-C during a save: the save ends first, then the run
+            return files.write_atomically(self.file, text)
 
 
 def save(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Path:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import json
 import os
 import sys
 import traceback
@@ -34,9 +35,10 @@ from hypothesis.errors import HypothesisException
 
 from microgpt_spec import limits
 from microgpt_spec import report as spec_report
+from microgpt_spec.files import write_atomically
 from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend, no_backend_message
 from microgpt_spec.spec.assertions import CONTEXT, SpecFailure, set_context
-from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS, EXTRA_AREAS, Backend
+from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS, CONTRACT_METHODS, EXTRA_AREAS
 from microgpt_spec.spec.profiles import register_profiles
 
 SPEC_MODULE_PREFIX = "microgpt_spec.spec.areas."
@@ -44,7 +46,6 @@ CONFORMANCE_PACKAGE = "microgpt_spec.conformance"
 LIMITS_FILE = Path(limits.__file__).resolve()
 SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 ALL_AREAS = AREAS + EXTRA_AREAS
-CONTRACT_METHODS = frozenset(name for name in vars(Backend) if not name.startswith("_"))
 
 
 class NotImplementedPart(pytest.skip.Exception):
@@ -444,7 +445,7 @@ class SpecRun:
             return
         loaded = self.load("backend")
         document = self.results.as_json(loaded.describe() if loaded else "")
-        spec_report.write_json_atomically(Path(path), document)
+        write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
 
 
 def _limit_message(item: pytest.Item, exceeded) -> str:

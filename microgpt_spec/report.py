@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import io
-import json
-import os
-import tempfile
 from collections import Counter, defaultdict
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -218,17 +214,3 @@ def write_table(terminalreporter, results: Results, title: str) -> None:
         terminalreporter.write_line(
             f"only areas beyond the reference ({', '.join(UNCOUNTED_AREAS)}) failed: they count in no "
             "verdict, so the run passes")
-
-
-def write_json_atomically(path: Path, document: dict) -> None:
-    """Write then rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(document, indent=1, sort_keys=True) + "\n"
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -36,10 +36,8 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import random
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -47,6 +45,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from microgpt_spec import data as data_package
+from microgpt_spec.files import write_atomically
 from microgpt_spec.spec import oracle
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, param_shapes
 
@@ -311,21 +310,6 @@ def render(obj: Any, indent: int = 0) -> str:
 
 def trace_text(spec: TraceSpec, data_file: Path | None = None) -> str:
     return render(build_trace(spec, data_file)) + "\n"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp would make it 0o600
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def write_traces(directory: Path | None = None) -> list[Path]:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microgpt_spec import artifacts, checkpoint
+from microgpt_spec import artifacts, checkpoint, files
 from microgpt_spec.checkpoint import Checkpoint, CheckpointError, DataSource
 from microgpt_spec.spec.contract import AdamHyper, Config, param_shapes, zeros_like
 
@@ -242,28 +242,8 @@ def test_non_finite_weights_are_not_saved(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-# --------------------------------------------------------------------- atomic writes
-def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
-    target = tmp_path / "metrics.csv"
-    artifacts.atomic_write_text(target, "old\n")
-
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        artifacts.atomic_write_text(target, "new\n")
-    assert target.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]
-
-
-def test_written_files_get_the_usual_permissions(tmp_path):
-    path = artifacts.atomic_write_text(tmp_path / "a.txt", "x")
-    mask = os.umask(0)
-    os.umask(mask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
-
-
+# --------------------------------------------------------------------- Ctrl-C during a save
+# (the atomic writer itself: tests/test_files.py)
 def test_ctrl_c_during_a_write_waits_for_the_write_to_finish(tmp_path):
     finished = []
     with pytest.raises(KeyboardInterrupt):
@@ -312,7 +292,7 @@ def test_running_mean_is_the_mean_of_the_trailing_window(losses, window):
 
 def test_metrics_csv_round_trip(tmp_path):
     losses, seconds = [3.0, 2.0, 1.0], [0.1, 0.2, 0.3]
-    path = artifacts.atomic_write_text(tmp_path / "m.csv", artifacts.metrics_csv(losses, seconds, 0.01, 4))
+    path = files.write_atomically(tmp_path / "m.csv", artifacts.metrics_csv(losses, seconds, 0.01, 4))
     rows = artifacts.read_metrics_csv(path)
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert [r["loss"] for r in rows] == losses

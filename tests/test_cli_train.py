@@ -21,7 +21,7 @@ import time
 import pytest
 from rich.console import Console
 
-from microgpt_spec import artifacts, checkpoint
+from microgpt_spec import artifacts, checkpoint, files
 from microgpt_spec.artifacts import read_metrics_csv
 from microgpt_spec.progress import PlainProgress, RichProgress, format_duration, progress_display
 from microgpt_spec.data import (
@@ -476,10 +476,10 @@ def test_resume_on_another_backend_says_so(capsys, names_file, tmp_path):
 # --------------------------------------------------------------------- what saving costs
 def test_a_save_writes_only_the_new_steps_of_the_history(capsys, names_file, tmp_path, monkeypatch):
     written: list[bytes] = []
-    real_write = artifacts.atomic_write_bytes
+    real_write = files.write_atomically
 
     def recording_write(path, data):
-        written.append(bytes(data))
+        written.append(data.encode() if isinstance(data, str) else bytes(data))
         return real_write(path, data)
 
     real_append = getattr(artifacts, "append_text", None)
@@ -488,7 +488,7 @@ def test_a_save_writes_only_the_new_steps_of_the_history(capsys, names_file, tmp
         written.append(text.encode())
         return real_append(path, text)
 
-    monkeypatch.setattr(artifacts, "atomic_write_bytes", recording_write)
+    monkeypatch.setattr(files, "write_atomically", recording_write)
     monkeypatch.setattr(artifacts, "append_text", recording_append, raising=False)  # appends, once they exist
     code, _, err = train(capsys, names_file, tmp_path / "run", "--steps", "30", "--save-every", "1", "--samples", "0")
     assert code == 0, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import os
 import shutil
@@ -254,13 +255,16 @@ def test_check_shipped_reports_missing_and_different_files(tmp_path):
         build_names.check_shipped(path, b"emma\nliam\n")
 
 
-def test_write_atomically_replaces_the_file_and_leaves_no_temporary(tmp_path):
-    path = write(tmp_path / "names.txt", b"old\n")
-    path.chmod(0o640)
-    build_names.write_atomically(path, b"new\n")
-    assert path.read_bytes() == b"new\n"
-    assert path.stat().st_mode & 0o777 == 0o640
-    assert [p.name for p in tmp_path.iterdir()] == ["names.txt"]
+def test_run_as_a_script_it_writes_with_the_checkouts_atomic_writer():
+    """`python data/build_names.py` has no package: it loads microgpt_spec/files.py from the
+    checkout, as it loads the data package."""
+    spec = importlib.util.spec_from_file_location("build_names_as_script", DATA_DIR / "build_names.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert not script.__package__
+    files = script._project_module("files", "../microgpt_spec/files.py")
+    assert Path(files.__file__).resolve() == DATA_DIR.resolve().parent / "microgpt_spec" / "files.py"
+    assert callable(files.write_atomically)
 
 
 # --- build_names as a command ---------------------------------------------------------------

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from microgpt_spec.artifacts import atomic_write_text, plot_losses
+from microgpt_spec import files
+from microgpt_spec.artifacts import plot_losses
 from microgpt_spec.checkpoint import Checkpoint
 from microgpt_spec.cli import CommandError
 from microgpt_spec.progress import progress_display
@@ -248,7 +249,7 @@ def table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 
 # --------------------------------------------------------------------- files
 def write_files(out: Path, runs: Sequence[Timed], start: Checkpoint) -> list[Path]:
-    csv_path = atomic_write_text(out / "compare.csv", compare_csv(runs))
+    csv_path = files.write_atomically(out / "compare.csv", compare_csv(runs))
     title = f"{len(runs[0].losses)} steps from the same start: " + " vs ".join(r.label for r in runs)
     png_path = plot_losses({r.label: r.losses for r in runs}, out / "compare.png", title)
     return [csv_path, png_path]

@@ -59,7 +59,6 @@ from pathlib import Path
 from microgpt_spec.artifacts import (
     RUNNING_MEAN_WINDOW,
     GrowingFile,
-    atomic_write_text,
     eval_csv,
     metrics_header,
     metrics_row,
@@ -77,6 +76,7 @@ from microgpt_spec.checkpoint import (
     load,
 )
 from microgpt_spec.cli import EXIT_INTERRUPTED, CommandError
+from microgpt_spec.files import write_atomically
 from microgpt_spec.progress import SessionClock, format_duration, progress_display
 from microgpt_spec.recipe import SHAPE_FIELDS
 from microgpt_spec.registry import LoadedBackend, registered_backends
@@ -477,7 +477,7 @@ class RunFiles:
             state.next_step,
         )
         if state.data.heldout_docs:
-            atomic_write_text(self.out / EVAL_FILE, eval_csv(state.evals))
+            write_atomically(self.out / EVAL_FILE, eval_csv(state.evals))
         if plot and state.losses:
             self.plot(state)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from microgpt_spec.files import write_atomically
 from microgpt_spec.grading.rubric import Rubric
 from microgpt_spec.grading.runner import RawRun, RunOptions, problems_of, rubric_summary
 
@@ -347,9 +347,3 @@ def _write(path: Path, text: str) -> None:
     """Write atomically (a reader never sees half a report), whatever the text holds: bytes
     of the submission's that are not UTF-8 become backslash escapes."""
     write_atomically(path, text.encode("utf-8", "backslashreplace"))
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
