@@ -1,6 +1,13 @@
-"""Start a new backend: an installable package whose every part says "not implemented".
+"""Start a new backend whose every part says "not implemented".
 
-    microgpt-spec new-backend NAME DIR
+    microgpt-spec new-backend NAME DIR                  a Python package (the default)
+    microgpt-spec new-backend --language c NAME DIR     a C program
+    microgpt-spec new-backend --language js NAME DIR    a JavaScript program on Node
+
+For a program (c, js), DIR gets the program's files from microgpt_spec/templates/LANGUAGE/:
+the protocol loop done, every microgpt part a stub that reports *not implemented*, and its
+manifest (microgpt-backend.toml); `pytest --pyargs microgpt_spec.conformance --backend=DIR`
+builds and checks it (docs/adding-a-backend.md). For Python,
 
 writes into DIR (made if missing):
 
@@ -40,6 +47,11 @@ NAME = "new-backend"
 HELP = "write a new backend package (every part not implemented yet) to fill in"
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+#: The languages a scaffold can be written in; python is an installable package, the others
+#: are programs speaking the protocol (microgpt_spec.programs).
+LANGUAGES = ("python", "c", "js")
+#: Files of a program scaffold in which {{name}} stands for the backend's name.
+PROGRAM_NAME_MARK = "{{name}}"
 #: Template file (under microgpt_spec/templates/backend/) -> the file it becomes in DIR.
 TEMPLATES = {
     "pyproject.toml.tmpl": "pyproject.toml",
@@ -79,6 +91,8 @@ class Scaffold:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--language", choices=LANGUAGES, default="python",
+                        help="python: an installable package (default); c, js: a program speaking the protocol")
     parser.add_argument("name", metavar="NAME",
                         help="the backend's name, as in --backend=NAME (lowercase letters, digits, _)")
     parser.add_argument("directory", metavar="DIR", type=Path,
@@ -86,6 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.language != "python":
+        return run_program_scaffold(args.language, check_name(args.name, registered=False), args.directory)
     scaffold = Scaffold(check_name(args.name), args.directory)
     written = write(scaffold)
     print(f"wrote the backend {scaffold.name!r} (package {scaffold.package}) to {scaffold.directory}:")
@@ -97,14 +113,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_name(name: str) -> str:
-    """`name` if it can be a backend name and a package suffix; else CommandError saying why."""
+def check_name(name: str, registered: bool = True) -> str:
+    """`name` if it can be a backend name and a package suffix; else CommandError saying why.
+    A program is named by its folder, never registered: then only the spelling counts."""
     if not NAME_PATTERN.fullmatch(name) or keyword.iskeyword(name):
         raise CommandError(
             f"{name!r} is not a usable backend name: use 1 to 40 lowercase letters, digits and "
             f"underscores, starting with a letter (for example: mine, my_numpy, cuda2)"
         )
-    if name in registered_backends():
+    if registered and name in registered_backends():
         raise CommandError(
             f"{name!r} is already a registered backend ({', '.join(sorted(registered_backends()))}); "
             f"choose another name"
@@ -133,3 +150,50 @@ def render(template: str, scaffold: Scaffold) -> str:
     """One template file with $name, $package, $dist and $contract_version filled in."""
     source = resources.files("microgpt_spec").joinpath("templates", "backend", *template.split("/"))
     return Template(source.read_text(encoding="utf-8")).substitute(scaffold.substitutions())
+
+
+# --------------------------------------------------------------------------- programs
+def run_program_scaffold(language: str, name: str, directory: Path) -> int:
+    written = write_program(language, name, directory)
+    print(f"wrote the {language} backend {name!r} to {directory}:")
+    for path in written:
+        print(f"  {path}")
+    print("next (README.md there says where to start):")
+    print(f"  pytest --pyargs microgpt_spec.conformance --backend={directory}")
+    return 0
+
+
+def program_templates(language: str) -> dict[str, bytes]:
+    """Relative path -> content of every file of templates/LANGUAGE (the package marker aside)."""
+    root = resources.files("microgpt_spec").joinpath("templates", language)
+    found: dict[str, bytes] = {}
+
+    def walk(folder, prefix: str) -> None:
+        for entry in folder.iterdir():
+            if entry.name in ("__init__.py", "__pycache__"):
+                continue
+            if entry.is_dir():
+                walk(entry, f"{prefix}{entry.name}/")
+            else:
+                found[prefix + entry.name] = entry.read_bytes()
+
+    walk(root, "")
+    return found
+
+
+def write_program(language: str, name: str, directory: Path) -> list[Path]:
+    """Copy the language's scaffold into `directory`, {{name}} filled in; nothing is written
+    if any target exists."""
+    if directory.exists() and not directory.is_dir():
+        raise CommandError(f"{directory} exists and is not a folder")
+    files = {directory / relative: content.replace(PROGRAM_NAME_MARK.encode(), name.encode())
+             for relative, content in sorted(program_templates(language).items())}
+    existing = [str(path) for path in files if path.exists()]
+    if existing:
+        raise CommandError("refusing to overwrite existing files: " + ", ".join(existing)
+                           + " (choose an empty or new folder)")
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("xb") as file:  # "x": fail rather than overwrite
+            file.write(content)
+    return list(files)

@@ -251,6 +251,13 @@ class Link:
         if "ready" not in message:
             raise self.crash(SubmissionCrashed("the worker did not start properly"))
         self.info = checked_info(message["ready"])
+        spoken = message["ready"].get("protocol") if isinstance(message["ready"], dict) else None
+        if self.config.program and spoken != protocol.VERSION:
+            self.drop_worker()
+            self.import_failure = SubmissionImportFailed(
+                f"the program speaks protocol version {short_text(repr(spoken), '?', 20)}, this microgpt-spec "
+                f"{protocol.VERSION}: its `ready` message must say \"protocol\": {protocol.VERSION} (docs/protocol.md)")
+            raise self.import_failure
 
     def first_message(self, expected: str) -> Any:
         """The worker's start-up messages: first the walls it raised (sent before it read a
