@@ -3,11 +3,12 @@
 A *scalar* backend keeps one autograd node (`Value`) per number, like microgpt itself. Its
 own modules hold everything that is microgpt:
 
-    engine     `Value` (the operations and `backward`)
-    model      linear, softmax, rmsnorm, attention, mlp, gpt; token_loss, mean, sequence_loss
-    training   `Adam`, `init_params`, `train`
-    sampling   `sample_next`, `generate`
-    tokenizer  `CharTokenizer`
+    engine.py     `Value` (the operations and `backward`)
+    model.py      linear, softmax, rmsnorm, attention, mlp, gpt; token_loss, mean, sequence_loss
+    adam.py       `Adam`
+    train.py      `init_params`, `train`
+    sampling.py   `sample_next`, `generate`
+    tokenizer.py  `CharTokenizer`
 
 This module holds none of that. It has only the plumbing between the contract's plain
 numbers and those modules:
@@ -16,8 +17,9 @@ numbers and those modules:
   backend's own function, hand plain floats back (`.data`, or `.grad` where a gradient is
   asked for). A backend names its modules as class attributes and inherits the rest.
 * helpers the training loop uses to move between plain numbers and `Value`s
-  (`to_weights`, `to_params`, `flatten`, `unflatten`), to pick a step's documents
-  (`batch_for_step`), and to pause the cyclic garbage collector (`cyclic_gc_paused`).
+  (`to_weights`, `to_params`, `flatten`, `unflatten`) and to pause the cyclic garbage
+  collector (`cyclic_gc_paused`). Which documents a step trains on is the contract's
+  `batch_for_step`.
 
 The pure backend and the student stub (and every learner's copy of it) are both thin
 subclasses of `ScalarBackend`, so their glue cannot drift apart. This module is not a
@@ -34,7 +36,13 @@ from types import ModuleType
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 from microgpt_spec.spec import contract
-from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult, check_params, param_shapes
+from microgpt_spec.spec.contract import AdamHyper, Config, Moments, Params, Schedule, TrainResult
+from microgpt_spec.spec.contract import batch_for_step, check_params, param_shapes
+
+# `batch_for_step` stays importable from here for learners' copies made before it moved
+# to the contract.
+__all__ = ["ScalarBackend", "batch_for_step", "cyclic_gc_paused", "flatten", "floats", "to_params",
+           "to_weights", "unflatten"]
 
 #: Weights as `Value`s: reference name -> matrix of rows of nodes.
 Weights = dict[str, list[list[Any]]]
@@ -79,15 +87,6 @@ def unflatten(flat: Sequence[float], config: Config) -> Params:
 
 
 # --------------------------------------------------------------------- training plumbing
-def batch_for_step(
-    sequences: Sequence[Sequence[int]], step: int, batch_size: int
-) -> list[Sequence[int]]:
-    """Step s trains on sequences s*B .. s*B+B-1, wrapping around the list
-    (B = 1 in microgpt: step s trains on sequences[s % len(sequences)])."""
-    first = step * batch_size
-    return [sequences[(first + b) % len(sequences)] for b in range(batch_size)]
-
-
 @contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a graph is built and used.
@@ -110,13 +109,15 @@ def cyclic_gc_paused() -> Iterator[None]:
 class ScalarBackend(contract.Backend):
     """The contract's methods over a scalar engine's modules, named by the subclass.
 
-    A subclass sets `engine`, `model`, `training`, `sampling` and `tokenizer` to its own
-    modules. Every call looks the function up in them when it runs, so a function written
-    (or patched) later is the one that is called.
+    A subclass sets `engine`, `model`, `optimizer` (its adam.py), `training` (its
+    train.py), `sampling` and `tokenizer` to its own modules. Every call looks the
+    function up in them when it runs, so a function written (or patched) later is the one
+    that is called.
     """
 
     engine: ClassVar[ModuleType]
     model: ClassVar[ModuleType]
+    optimizer: ClassVar[ModuleType]
     training: ClassVar[ModuleType]
     sampling: ClassVar[ModuleType]
     tokenizer: ClassVar[ModuleType]
@@ -204,7 +205,7 @@ class ScalarBackend(contract.Backend):
 
     # ----------------------------------------------------------------- adam
     def adam(self, params: Sequence[Any], hyper: AdamHyper) -> contract.Optimizer:
-        return self.training.Adam(params, hyper)
+        return self.optimizer.Adam(params, hyper)
 
     # ----------------------------------------------------------------- sampling
     def sample_next(self, logits: Sequence[float], temperature: float, rng: random.Random) -> int:
@@ -224,27 +225,13 @@ class ScalarBackend(contract.Backend):
         params: Params,
         config: Config,
         sequences: Sequence[Sequence[int]],
-        num_steps: int,
+        schedule: Schedule,
         *,
         hyper: AdamHyper = AdamHyper(),
-        start_step: int = 0,
-        stop_step: int | None = None,
-        m: Params | None = None,
-        v: Params | None = None,
-        batch_size: int = 1,
+        moments: Moments | None = None,
         on_step: Callable[[int, float], None] | None = None,
     ) -> TrainResult:
         check_params(params, config)
-        return self.training.train(
-            params,
-            config,
-            sequences,
-            num_steps,
-            hyper=hyper,
-            start_step=start_step,
-            stop_step=stop_step,
-            m=m,
-            v=v,
-            batch_size=batch_size,
-            on_step=on_step,
-        )
+        # Through `call_train`: a learner's train.py written for contract 1.0 still runs.
+        return contract.call_train(self.training, params, config, sequences, schedule, hyper=hyper,
+                                   moments=moments, on_step=on_step)

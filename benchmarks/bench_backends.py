@@ -74,14 +74,15 @@ def read_docs(path: Path) -> list[str]:
 
 def tokens_trained(sequences, step: int, batch: int, block_size: int) -> int:
     """Positions trained at `step`: each sequence of the batch gives min(block, len - 1)."""
-    count = len(sequences)
-    return sum(min(block_size, len(sequences[(step * batch + j) % count]) - 1) for j in range(batch))
+    from microgpt_spec.spec.contract import batch_for_step
+
+    return sum(min(block_size, len(seq) - 1) for seq in batch_for_step(sequences, step, batch))
 
 
 def measure(backend_name: str, batch: int, steps: int, data: Path) -> Measurement:
     """Train `steps` steps of `batch` names on `backend_name`; time every step."""
     from microgpt_spec.registry import find_backend
-    from microgpt_spec.spec.contract import Config
+    from microgpt_spec.spec.contract import Config, Schedule, call_train
 
     backend = find_backend(backend_name).backend
     rng = random.Random(SEED)
@@ -94,7 +95,8 @@ def measure(backend_name: str, batch: int, steps: int, data: Path) -> Measuremen
 
     stamps: list[float] = []
     start = time.perf_counter()
-    backend.train(params, config, sequences, steps, batch_size=batch, on_step=lambda s, l: stamps.append(time.perf_counter()))
+    call_train(backend, params, config, sequences, Schedule(steps, batch_size=batch),
+               on_step=lambda s, l: stamps.append(time.perf_counter()))
     durations = [b - a for a, b in zip([start, *stamps], stamps)]
     timed = range(1, steps) if steps > 1 else range(steps)  # step 0 is warm-up
     return Measurement(

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
-from microgpt_spec.spec.contract import Config, Params, TrainResult
+from microgpt_spec.spec.contract import Config, Params, Schedule, TrainResult, call_train
 
 #: The Config fields a caller may override; vocab_size always comes from the tokenizer.
 SHAPE_FIELDS = ("n_layer", "n_embd", "n_head", "block_size")
@@ -70,7 +70,7 @@ def reference_run(
     params = backend.init_params(run_config, rng)
     initial_params = plain_copy(params)  # a snapshot, whatever train does to `params`
     sequences = [tokenizer.sequence(doc) for doc in docs]
-    result = backend.train(params, run_config, sequences, num_steps, on_step=on_step)
+    result = call_train(backend, params, run_config, sequences, Schedule(num_steps), on_step=on_step)
     samples = [
         tokenizer.decode(backend.generate(result.params, run_config, temperature, rng))
         for _ in range(n_samples)

@@ -9,8 +9,8 @@ consistent state to save:
     tokenizer = build_tokenizer(docs); params = init_params(config, rng)
     state = Checkpoint(next_step=0, rng_state=rng.getstate(), m=0, v=0, ...)
     while state.next_step < num_steps:
-        result = backend.train(state.params, ..., start_step=state.next_step,
-                               stop_step=chunk_end, m=state.m, v=state.v)
+        result = backend.train(state.params, ..., Schedule(num_steps, state.next_step,
+                               chunk_end), moments=Moments(state.m, state.v))
         state = state.advanced(result...)               # save it every --save-every steps
 
 The contract promises that steps a..b then b..c give the same numbers as a..c, so the
@@ -19,7 +19,7 @@ chunking changes nothing in the result; it only bounds what an interruption can 
 Two options go beyond the reference (each is the reference when left at its default):
 
 * a batch (`batch_size` B > 1): step s trains on sequences s*B .. s*B+B-1 (mod their
-  number) with the mean of their losses, through the contract's `train(batch_size=B)`;
+  number) with the mean of their losses, through the contract's `Schedule(batch_size=B)`;
 * a held-out set (`holdout` fraction f > 0): after the shuffle, the last round(f * n) of
   the n documents are held out; training sees only the first n - round(f * n). The seed
   fixes the shuffle, so it fixes the split. The tokenizer and the initial weights still
@@ -45,7 +45,9 @@ from microgpt_spec.data import NAMES_PATH, DataError, load_docs, sha256_of
 from microgpt_spec.recipe import SHAPE_FIELDS, make_config, plain_copy
 from microgpt_spec.progress import SessionClock
 from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend, registered_backends
-from microgpt_spec.spec.contract import AREA_METHODS, AREAS, AdamHyper, Config, Params, zeros_like
+from microgpt_spec.spec import contract
+from microgpt_spec.spec.contract import AREA_METHODS, AREAS, AdamHyper, Config, Moments, Params, Schedule
+from microgpt_spec.spec.contract import TrainResult, zeros_like
 
 LONG_DOCS_POLICIES = ("truncate", "skip", "refuse")
 
@@ -423,11 +425,9 @@ def run_chunk(
         seconds.append(clock.lap())
         on_step(step, loss)
 
-    result = call_train(
-        backend, state.params, state.config, sequences, state.num_steps, state.batch_size,
-        hyper=state.hyper, start_step=state.next_step, stop_step=stop,
-        m=state.m, v=state.v, on_step=step_done,
-    )  # fmt: skip
+    schedule = Schedule(state.num_steps, state.next_step, stop, state.batch_size)
+    result = call_train(backend, state.params, state.config, sequences, schedule, hyper=state.hyper,
+                        moments=Moments(state.m, state.v), on_step=step_done)
     losses = [float(x) for x in result.losses]
     expected = stop - state.next_step
     if len(losses) != expected:
@@ -441,22 +441,28 @@ def run_chunk(
 
 
 def call_train(
-    backend: Any, params: Params, config: Config, sequences, num_steps: int, batch_size: int, **options
-):
-    """The contract's `train`, with `batch_size` passed only when it is above 1 (so a backend
-    without batches runs the reference step exactly as before). A backend that has no
-    batches gets one message, not a traceback."""
-    if batch_size == 1:
-        return call_part(backend, "train", params, config, sequences, num_steps, **options)
-    train = contract_method(backend, "train")
+    backend: Any,
+    params: Params,
+    config: Config,
+    sequences: Sequence[Sequence[int]],
+    schedule: Schedule,
+    *,
+    hyper: AdamHyper,
+    moments: Moments | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """The contract's `train` (any contract version: `contract.call_train`), for a command.
+
+    A part not written yet ends the command with one message naming it; so does a backend
+    that has no batches when the schedule asks for them, whichever contract it speaks."""
+    contract_method(backend, "train")  # a backend without train: the missing-part message
     try:
-        return train(params, config, sequences, num_steps, batch_size=batch_size, **options)
+        return contract.call_train(backend, params, config, sequences, schedule, hyper=hyper, moments=moments,
+                                   on_step=on_step)
     except NotImplementedError as error:
-        raise CommandError(no_batches(backend, f"its train raised NotImplementedError: {error}")) from None
-    except TypeError as error:
-        if "batch_size" not in str(error):
-            raise
-        raise CommandError(no_batches(backend, f"its train does not take batch_size: {error}")) from None
+        if schedule.batch_size > 1:
+            raise CommandError(no_batches(backend, f"its train raised NotImplementedError: {error}")) from None
+        raise CommandError(not_written("train", str(error))) from None
 
 
 def no_batches(backend: Any, why: str) -> str:
@@ -543,11 +549,12 @@ def mean_document_loss(
     total = 0.0
     if full:
         steps = full // batch_size
-        result = call_train(backend, params, config, sequences[:full], steps, batch_size, hyper=frozen)
+        result = call_train(backend, params, config, sequences[:full], Schedule(steps, batch_size=batch_size),
+                            hyper=frozen)
         total += batch_size * sum(float(x) for x in result.losses)
     rest = len(sequences) - full
     if rest:
-        result = call_train(backend, params, config, sequences[full:], 1, rest, hyper=frozen)
+        result = call_train(backend, params, config, sequences[full:], Schedule(1, batch_size=rest), hyper=frozen)
         total += rest * float(result.losses[0])
     return total / len(sequences)
 

@@ -35,13 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from microgpt_spec.backends.scalar import batch_for_step, cyclic_gc_paused
+from microgpt_spec.backends.scalar import cyclic_gc_paused
 from microgpt_spec.script_parts import (
     CONFIG_NAMES, Block, Binding, Missing, Script, find_function, find_gpt, find_init, find_sampling, find_tokenizer,
     find_training_loop, looks_like_a_script, parse_script, require_config, source_of,
 )
 from microgpt_spec.spec import contract
-from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult, check_params, param_shapes
+from microgpt_spec.spec.contract import AdamHyper, Config, Moments, Params, Schedule, TrainResult
+from microgpt_spec.spec.contract import batch_for_step, check_params, param_shapes
 
 __all__ = ["ScriptBackend", "ScriptLoadError", "load_script_backend", "looks_like_a_script"]
 
@@ -426,26 +427,24 @@ class ScriptBackend(contract.Backend):
             weights = self._functions["init"]()
         return {name: [[float(w.data) for w in row] for row in rows] for name, rows in weights.items()}
 
-    def train(self, params: Params, config: Config, sequences: Sequence[Sequence[int]], num_steps: int, *,
-              hyper: AdamHyper = AdamHyper(), start_step: int = 0, stop_step: int | None = None,
-              m: Params | None = None, v: Params | None = None, batch_size: int = 1,
+    def train(self, params: Params, config: Config, sequences: Sequence[Sequence[int]], schedule: Schedule, *,
+              hyper: AdamHyper = AdamHyper(), moments: Moments | None = None,
               on_step: Callable[[int, float], None] | None = None) -> TrainResult:
         """The training loop's own body, step by step: forward and backward, then the inline update."""
         self._need("value", "gpt", "loop", "update")
         self._check_hyper_names(hyper)
-        if batch_size < 1:
-            raise ValueError(f"train: batch_size must be at least 1, got {batch_size}")
         if not sequences:
             raise ValueError("train: no sequences to train on")
-        stop_step = num_steps if stop_step is None else stop_step
         weights = self._weights(params, config)
-        self._enter("training", {**self._model_values(config, weights), **self._adam_values(hyper, num_steps)})
+        adam_values = self._adam_values(hyper, schedule.num_steps)
+        self._enter("training", {**self._model_values(config, weights), **adam_values})
         order = self._parameter_order(weights)
-        self._set_moments(order, m, v)
+        if moments is not None:
+            self._set_moments(order, moments)
         losses = []
-        for step in range(start_step, stop_step):
+        for step in schedule.steps:
             with cyclic_gc_paused():
-                loss = self._forward_batch(batch_for_step(sequences, step, batch_size), step, weights)
+                loss = self._forward_batch(batch_for_step(sequences, step, schedule.batch_size), step, weights)
                 self._functions["update"](step)
             losses.append(loss)
             if on_step is not None:
@@ -453,7 +452,7 @@ class ScriptBackend(contract.Backend):
         m_list, v_list = (self.ns[name] for name in self.loop.moments)
         return TrainResult(params={n: [[float(w.data) for w in row] for row in rows] for n, rows in weights.items()},
                            m=_by_name(order, m_list, config), v=_by_name(order, v_list, config),
-                           losses=losses, next_step=stop_step)
+                           losses=losses, next_step=schedule.stop)
 
     def _forward_batch(self, batch: list[Sequence[int]], step: int, weights: dict[str, list[list[Any]]]) -> float:
         """The script's forward-and-backward lines once per sequence of the step; the mean loss.
@@ -484,11 +483,10 @@ class ScriptBackend(contract.Backend):
                 f"build it from the weights: `{self.loop.params} = [p for mat in {self._weights_name()}.values() "
                 "for row in mat for p in row]`.") from None
 
-    def _set_moments(self, order: list[tuple[str, int, int]], m: Params | None, v: Params | None) -> None:
+    def _set_moments(self, order: list[tuple[str, int, int]], moments: Moments) -> None:
         """Continue a stopped run: the script's m and v lists, in its params order."""
-        for name, given in zip(self.loop.moments, (m, v)):
-            if given is not None:
-                self.ns[name] = [float(given[n][r][c]) for n, r, c in order]
+        for name, given in zip(self.loop.moments, (moments.m, moments.v)):
+            self.ns[name] = [float(given[n][r][c]) for n, r, c in order]
 
 
 # --------------------------------------------------------------------------- helpers

@@ -47,7 +47,7 @@ import numpy as np
 from microgpt_spec import data as data_package
 from microgpt_spec.files import write_atomically
 from microgpt_spec.spec import oracle
-from microgpt_spec.spec.contract import AdamHyper, Config, Params, param_shapes
+from microgpt_spec.spec.contract import AdamHyper, Config, Params, Schedule, param_shapes
 
 #: Bumped whenever the layout or meaning of the trace files changes.
 GOLDEN_FORMAT = 1
@@ -255,7 +255,7 @@ def build_trace(spec: TraceSpec, data_file: Path | None = None) -> dict[str, Any
     params = oracle.as_arrays(oracle.init_params(start.config, start.rng))
     sequences = start.sequences
     final, _, _, losses = oracle.train(
-        params, start.config, sequences, NUM_STEPS, recipe_hyper(recipe), stop_step=spec.steps
+        params, start.config, sequences, Schedule(NUM_STEPS, stop_step=spec.steps), recipe_hyper(recipe)
     )
     trace: dict[str, Any] = {
         "format": GOLDEN_FORMAT,

@@ -33,7 +33,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from microgpt_spec.spec.contract import AdamHyper, Config, Params, param_shapes
+from microgpt_spec.spec.contract import AdamHyper, Config, Moments, Params, Schedule, batch_for_step, param_shapes
 
 #: Parameters as arrays: reference name -> (rows, cols) float64 array (complex128 in tests).
 Arrays = dict[str, np.ndarray]
@@ -422,46 +422,38 @@ def train(
     params: Params | Mapping[str, np.ndarray],
     config: Config,
     sequences: Sequence[Sequence[int]],
-    num_steps: int,
+    schedule: Schedule,
     hyper: AdamHyper = AdamHyper(),
-    start_step: int = 0,
-    stop_step: int | None = None,
-    m: Mapping[str, np.ndarray] | None = None,
-    v: Mapping[str, np.ndarray] | None = None,
-    batch_size: int = 1,
+    moments: Moments | None = None,
 ) -> tuple[Arrays, Arrays, Arrays, list[float]]:
-    """Steps start_step .. stop_step-1 (default num_steps) of the schedule.
+    """The schedule's steps: start_step .. stop - 1 of a run of num_steps.
 
     Step s: (loss, g) = loss_and_grads(sequences[s % len(sequences)]), then `adam_update`
     on every matrix with lr_t = lr (1 - s / num_steps). `params` is not modified;
-    `m`, `v` continue a stopped run (None: zeros).
-    With batch_size B > 1, step s takes sequences s*B .. s*B + B - 1 (indices mod the
-    number of sequences); its loss is the mean of their losses, so g is the mean of their
-    gradients.
+    `moments` continue a stopped run (None: zeros).
+    With batch_size B > 1, step s takes `batch_for_step(sequences, s, B)`: sequences
+    s*B .. s*B + B - 1 (indices mod the number of sequences); its loss is the mean of
+    their losses, so g is the mean of their gradients.
     Returns (params, m, v, losses) with float64 arrays by name; losses[i] is step start_step + i.
     """
     p = as_arrays(params)
-    m = as_arrays(m) if m is not None else {k: np.zeros_like(a) for k, a in p.items()}
-    v = as_arrays(v) if v is not None else {k: np.zeros_like(a) for k, a in p.items()}
+    m = as_arrays(moments.m) if moments is not None else {k: np.zeros_like(a) for k, a in p.items()}
+    v = as_arrays(moments.v) if moments is not None else {k: np.zeros_like(a) for k, a in p.items()}
     losses: list[float] = []
-    for step in range(start_step, num_steps if stop_step is None else stop_step):
-        if batch_size == 1:
-            value, grads = loss_and_grads(p, config, sequences[step % len(sequences)])
-        else:
-            value, grads = batch_loss_and_grads(p, config, batch_sequences(sequences, step, batch_size))
+    for step in schedule.steps:
+        value, grads = batch_loss_and_grads(p, config, batch_for_step(sequences, step, schedule.batch_size))
         for name in p:
-            p[name], m[name], v[name] = adam_update(p[name], grads[name], m[name], v[name], step, num_steps, hyper)
+            p[name], m[name], v[name] = adam_update(p[name], grads[name], m[name], v[name], step,
+                                                    schedule.num_steps, hyper)
         losses.append(value)
     return p, m, v, losses
 
 
-def batch_sequences(sequences: Sequence[Sequence[int]], step: int, batch_size: int) -> list[Sequence[int]]:
-    """The sequences of step `step`: numbers step*B .. step*B + B - 1, wrapping around."""
-    return [sequences[(step * batch_size + b) % len(sequences)] for b in range(batch_size)]
-
-
 def batch_loss_and_grads(params, config: Config, batch: Sequence[Sequence[int]]) -> tuple[float, Arrays]:
-    """The mean of the sequences' losses, and its gradient (the mean of their gradients)."""
+    """The mean of the sequences' losses, and its gradient (the mean of their gradients).
+    One sequence (the reference's step) is its own loss and gradient, untouched."""
+    if len(batch) == 1:
+        return loss_and_grads(params, config, batch[0])
     results = [loss_and_grads(params, config, tokens) for tokens in batch]
     value = float(np.mean([loss for loss, _ in results]))
     grads = {name: np.mean([g[name] for _, g in results], axis=0) for name in results[0][1]}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from microgpt_spec.backends.pure import PureBackend
-from microgpt_spec.backends.pure import engine, model, sample
+from microgpt_spec.backends.pure import adam, engine, model, sampling
 from microgpt_spec.backends.pure import train as training
 from microgpt_spec.backends.pure.engine import Value
 from microgpt_spec.backends.pure.tokenizer import CharTokenizer
@@ -108,7 +108,7 @@ class SoftmaxWithoutMaxShift(Mistake):
 
     def introduce_bug(self):
         patch(model, "softmax", _softmax_without_shift)
-        patch(sample, "softmax", _softmax_without_shift)
+        patch(sampling, "softmax", _softmax_without_shift)
 
 
 class RmsnormWithoutEps(Mistake):
@@ -229,28 +229,28 @@ class AdamWithoutBiasCorrection(Mistake):
     area, description = "adam", "m and v used without dividing by (1 - beta**(step+1))"
 
     def introduce_bug(self):
-        patch(training.Adam, "step", _adam_step(correct=False))
+        patch(adam.Adam, "step", _adam_step(correct=False))
 
 
 class AdamStepFromZero(Mistake):
     area, description = "adam", "bias correction with beta**step instead of beta**(step+1)"
 
     def introduce_bug(self):
-        patch(training.Adam, "step", _adam_step(from_zero=True))
+        patch(adam.Adam, "step", _adam_step(from_zero=True))
 
 
 class AdamWithoutLrDecay(Mistake):
     area, description = "adam", "learning rate not decayed: lr instead of lr*(1 - step/num_steps)"
 
     def introduce_bug(self):
-        patch(training.Adam, "step", _adam_step(decay=False))
+        patch(adam.Adam, "step", _adam_step(decay=False))
 
 
 class GradsNotReset(Mistake):
     area, description = "adam", "grads not set back to 0 after the update"
 
     def introduce_bug(self):
-        patch(training.Adam, "step", _adam_step(reset=False))
+        patch(adam.Adam, "step", _adam_step(reset=False))
 
 
 # --------------------------------------------------------------------------- sampling
@@ -262,7 +262,7 @@ class TemperatureAfterSoftmax(Mistake):
             probs = [p / temperature for p in model.softmax(list(logits))]
             return rng.choices(range(len(probs)), weights=[p.data for p in probs])[0]
 
-        patch(sample, "sample_next", sample_next)
+        patch(sampling, "sample_next", sample_next)
 
 
 class ArgmaxInsteadOfSampling(Mistake):
@@ -274,7 +274,7 @@ class ArgmaxInsteadOfSampling(Mistake):
             data = [z.data for z in logits]
             return data.index(max(data))
 
-        patch(sample, "sample_next", sample_next)
+        patch(sampling, "sample_next", sample_next)
 
 
 # --------------------------------------------------------------------------- more mistakes
@@ -309,7 +309,7 @@ class TiedLmHead(Mistake):
             return original_gpt({**weights, "lm_head": weights["wte"]}, config, token, pos, keys, values)
 
         patch(model, "gpt", gpt)
-        patch(sample, "gpt", gpt)
+        patch(sampling, "gpt", gpt)
 
 
 class DecodeIndexError(Mistake):
@@ -336,28 +336,28 @@ class AdamWithWeightDecay(Mistake):
     area, description = "adam", "an extra decoupled weight decay: p -= lr_t * 0.1 * p after the Adam step"
 
     def introduce_bug(self):
-        patch(training.Adam, "step", _weight_decayed(training.Adam.step))
+        patch(adam.Adam, "step", _weight_decayed(adam.Adam.step))
 
 
 class AdamWithGradientClipping(Mistake):
     area, description = "adam", "each gradient clipped to [-1, 1] before the moments are updated"
 
     def introduce_bug(self):
-        original = training.Adam.step
+        original = adam.Adam.step
 
         def step(self, step, num_steps):
             for p in self.params:
                 p.grad = max(-1.0, min(1.0, p.grad))
             original(self, step, num_steps)
 
-        patch(training.Adam, "step", step)
+        patch(adam.Adam, "step", step)
 
 
 class AdamCosineSchedule(Mistake):
     area, description = "adam", "a cosine learning-rate schedule instead of the linear decay"
 
     def introduce_bug(self):
-        original = training.Adam.step
+        original = adam.Adam.step
 
         def step(self, step, num_steps):
             linear = 1 - step / num_steps
@@ -371,7 +371,7 @@ class AdamCosineSchedule(Mistake):
             finally:
                 self.hyper = hyper
 
-        patch(training.Adam, "step", step)
+        patch(adam.Adam, "step", step)
 
 
 class ResumeForgetsMoments(Mistake):
@@ -380,8 +380,8 @@ class ResumeForgetsMoments(Mistake):
     def introduce_bug(self):
         original = training.train
 
-        def train(params, config, sequences, num_steps, **options):
-            return original(params, config, sequences, num_steps, **{**options, "m": None, "v": None})
+        def train(params, config, sequences, schedule, **options):
+            return original(params, config, sequences, schedule, **{**options, "moments": None})
 
         patch(training, "train", train)
 
@@ -416,7 +416,7 @@ class TopKSampler(Mistake):
             weights = [p if i in keep else 0.0 for i, p in enumerate(probs)]
             return rng.choices(range(len(probs)), weights=weights)[0]
 
-        patch(sample, "sample_next", sample_next)
+        patch(sampling, "sample_next", sample_next)
 
 
 class GenerateStopsOneEarly(Mistake):
@@ -427,13 +427,13 @@ class GenerateStopsOneEarly(Mistake):
             keys, values = model.empty_cache(config)
             token, drawn = config.bos, []
             for pos in range(config.block_size - 1):
-                token = sample.sample_next(sample.gpt(weights, config, token, pos, keys, values), temperature, rng)
+                token = sampling.sample_next(sampling.gpt(weights, config, token, pos, keys, values), temperature, rng)
                 if token == config.bos:
                     break
                 drawn.append(token)
             return drawn
 
-        patch(sample, "generate", generate)
+        patch(sampling, "generate", generate)
 
 
 class GenerateSkipsBos(Mistake):
@@ -444,12 +444,12 @@ class GenerateSkipsBos(Mistake):
             keys, values = model.empty_cache(config)
             token, drawn = config.bos, []
             for pos in range(config.block_size):
-                token = sample.sample_next(sample.gpt(weights, config, token, pos, keys, values), temperature, rng)
+                token = sampling.sample_next(sampling.gpt(weights, config, token, pos, keys, values), temperature, rng)
                 if token != config.bos:
                     drawn.append(token)
             return drawn
 
-        patch(sample, "generate", generate)
+        patch(sampling, "generate", generate)
 
 
 # --------------------------------------------------------------------------- for the report's messages

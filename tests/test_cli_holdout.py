@@ -225,10 +225,10 @@ from microgpt_spec.backends.pure import PureBackend
 class Backend(PureBackend):
     name = "no-batches"
 
-    def train(self, *args, batch_size=1, **options):
-        if batch_size > 1:
+    def train(self, params, config, sequences, schedule, **options):
+        if schedule.batch_size > 1:
             raise NotImplementedError("training: batches")
-        return super().train(*args, **options)
+        return super().train(params, config, sequences, schedule, **options)
 """
 
 

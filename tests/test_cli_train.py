@@ -296,9 +296,9 @@ from microgpt_spec.backends.pure import PureBackend
 class Backend(PureBackend):
     name = "nan-after-3"
 
-    def train(self, params, config, sequences, num_steps, **options):
-        result = super().train(params, config, sequences, num_steps, **options)
-        first = options.get("start_step", 0)
+    def train(self, params, config, sequences, schedule, **options):
+        result = super().train(params, config, sequences, schedule, **options)
+        first = schedule.start_step
         result.losses = [float("nan") if first + i >= 3 else x for i, x in enumerate(result.losses)]
         return result
 """

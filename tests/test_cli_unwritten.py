@@ -87,7 +87,7 @@ def test_sample_names_generate(capsys, names_file, tmp_path):
 
 
 def test_compare_names_the_part(capsys, names_file, tmp_path):
-    backend = backend_file(tmp_path, "train", "training: train(params, config, sequences, num_steps, ...)")
+    backend = backend_file(tmp_path, "train", "training: train(params, config, sequences, schedule, ...)")
     code, _, err = cli(capsys, "compare", "--backends", "pure", backend, "--steps", "3", "--data", names_file,
                        "--out", tmp_path / "cmp", *TINY)  # fmt: skip
     assert_one_message(code, err, "training: train is not implemented yet; finish the training area first")

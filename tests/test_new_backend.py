@@ -21,9 +21,8 @@ import pytest
 from microgpt_spec import cli
 from microgpt_spec.commands import new_backend
 from microgpt_spec.spec import contract
+from microgpt_spec.spec.contract import CONTRACT_METHODS
 
-CONTRACT_METHODS = [name for name, member in vars(contract.Backend).items()
-                    if inspect.isfunction(member) and not name.startswith("_")]
 #: The scaffold the unit tests write (never installed): an unlikely name, so that a
 #: backend of the user's own installed in this environment cannot clash with it.
 UNIT_NAME = "scaffold_unit"

@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 from microgpt_spec.backends.numpy import Backend, Tensor
 from microgpt_spec.backends.numpy.model import Model, make_batch
 from microgpt_spec.backends.numpy.params import FlatParams
-from microgpt_spec.backends.numpy.train import batch_for_step
-from microgpt_spec.spec.contract import AdamHyper, Config, num_params, param_shapes
+from microgpt_spec.spec.contract import AdamHyper, Config, Schedule, num_params, param_shapes
 
 try:
     from microgpt_spec.backends.pure import Backend as PureBackend
@@ -173,19 +172,12 @@ def test_batch_loss_and_gradient_are_the_means_over_its_sequences(backend, lengt
     assert_params_close(flat.to_params(flat.grad), want_grads, rtol=1e-12)
 
 
-def test_batch_for_step_takes_consecutive_sequences_and_wraps():
-    sequences = [[i] for i in range(5)]
-    assert batch_for_step(sequences, 0, 3) == [[0], [1], [2]]
-    assert batch_for_step(sequences, 1, 3) == [[3], [4], [0]]
-    assert batch_for_step(sequences, 7, 1) == [[2]]
-
-
 def test_train_with_a_batch_reports_the_mean_of_its_sequences_losses(backend):
     config = CONFIGS[1]
     rng = random.Random(17)
     params = backend.init_params(config, rng)
     sequences = [random_sequence(config, rng, rng.randint(1, 12)) for _ in range(5)]
-    result = backend.train(params, config, sequences, 4, batch_size=3, stop_step=1)
+    result = backend.train(params, config, sequences, Schedule(4, stop_step=1, batch_size=3))
     want_loss, _ = per_sequence_mean(backend, params, config, sequences[:3])
     assert result.losses == [pytest.approx(want_loss, rel=1e-13)]
 
@@ -195,8 +187,8 @@ def test_batch_of_one_is_exactly_the_single_sequence_step(backend):
     rng = random.Random(19)
     params = backend.init_params(config, rng)
     sequences = [random_sequence(config, rng, rng.randint(1, 12)) for _ in range(6)]
-    default = backend.train(params, config, sequences, 6)
-    batched = backend.train(params, config, sequences, 6, batch_size=1)
+    default = backend.train(params, config, sequences, Schedule(6))
+    batched = backend.train(params, config, sequences, Schedule(6, batch_size=1))
     assert default.losses == batched.losses and default.params == batched.params
 
 
@@ -206,8 +198,8 @@ def test_a_few_training_steps_agree_with_pure(backend):
     rng = random.Random(23)
     params = backend.init_params(config, rng)
     sequences = [random_sequence(config, rng, rng.randint(1, 10)) for _ in range(3)]
-    want = PureBackend().train(params, config, sequences, 3)
-    got = backend.train(params, config, sequences, 3)
+    want = PureBackend().train(params, config, sequences, Schedule(3))
+    got = backend.train(params, config, sequences, Schedule(3))
     np.testing.assert_allclose(got.losses, want.losses, rtol=AGREE)
     assert_params_close(got.params, want.params)
     assert_params_close(got.m, want.m)
@@ -220,9 +212,10 @@ def test_a_stopped_run_continues_exactly_and_params_are_not_modified(backend):
     params = backend.init_params(config, rng)
     before = {name: [row[:] for row in rows] for name, rows in params.items()}
     sequences = [random_sequence(config, rng, rng.randint(1, 9)) for _ in range(4)]
-    whole = backend.train(params, config, sequences, 10, batch_size=2)
-    first = backend.train(params, config, sequences, 10, stop_step=4, batch_size=2)
-    second = backend.train(first.params, config, sequences, 10, start_step=4, m=first.m, v=first.v, batch_size=2)
+    whole = backend.train(params, config, sequences, Schedule(10, batch_size=2))
+    first = backend.train(params, config, sequences, Schedule(10, stop_step=4, batch_size=2))
+    second = backend.train(first.params, config, sequences, Schedule(10, start_step=4, batch_size=2),
+                           moments=first.moments)
     assert params == before
     assert first.next_step == 4 and second.next_step == 10
     assert first.losses + second.losses == whole.losses
@@ -235,7 +228,7 @@ def test_on_step_sees_every_step_and_its_loss(backend):
     params = backend.init_params(config, rng)
     sequences = [random_sequence(config, rng, 4) for _ in range(3)]
     seen = []
-    result = backend.train(params, config, sequences, 8, start_step=2, stop_step=5, on_step=lambda s, l: seen.append((s, l)))
+    result = backend.train(params, config, sequences, Schedule(8, 2, 5), on_step=lambda s, l: seen.append((s, l)))
     assert seen == list(zip([2, 3, 4], result.losses))
 
 

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microgpt_spec.spec import oracle
-from microgpt_spec.spec.contract import AdamHyper, Config, num_params, param_shapes
+from microgpt_spec.spec.contract import AdamHyper, Config, Moments, Schedule, num_params, param_shapes
 
 SMALL = Config(vocab_size=5, n_layer=2, n_embd=4, n_head=2, block_size=4)
 DEFAULT = Config()
@@ -311,11 +311,11 @@ def test_train_uses_sequence_s_mod_len_and_continues_exactly():
     params = oracle.init_params(SMALL, random.Random(2))
     seqs = [[4, 0, 1, 4], [4, 2, 3, 2, 1, 4]]
     frozen = AdamHyper(lr=0.0)
-    _, _, _, losses = oracle.train(params, SMALL, seqs, 3, hyper=frozen)
+    _, _, _, losses = oracle.train(params, SMALL, seqs, Schedule(3), hyper=frozen)
     assert losses == [oracle.loss_and_grads(params, SMALL, seqs[s % 2])[0] for s in range(3)]
-    whole = oracle.train(params, SMALL, seqs, 6)
-    first = oracle.train(params, SMALL, seqs, 6, stop_step=2)
-    rest = oracle.train(first[0], SMALL, seqs, 6, start_step=2, m=first[1], v=first[2])
+    whole = oracle.train(params, SMALL, seqs, Schedule(6))
+    first = oracle.train(params, SMALL, seqs, Schedule(6, stop_step=2))
+    rest = oracle.train(first[0], SMALL, seqs, Schedule(6, start_step=2), moments=Moments(first[1], first[2]))
     assert first[3] + rest[3] == whole[3]
     for name in params:
         np.testing.assert_array_equal(rest[0][name], whole[0][name])
@@ -324,7 +324,7 @@ def test_train_uses_sequence_s_mod_len_and_continues_exactly():
 
 def test_training_lowers_the_loss_on_one_repeated_sequence():
     params = oracle.init_params(SMALL, random.Random(4))
-    _, _, _, losses = oracle.train(params, SMALL, [[4, 0, 1, 2, 4]], 30, hyper=AdamHyper(lr=0.05))
+    _, _, _, losses = oracle.train(params, SMALL, [[4, 0, 1, 2, 4]], Schedule(30), hyper=AdamHyper(lr=0.05))
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -401,7 +401,7 @@ def test_oracle_reproduces_the_original_run_on_makemore_names():
     params = oracle.init_params(config, rng)
     assert params["wte"][0][:3] == [-0.04273180935726127, 0.07696138795865093, 0.10844210106107166]
     sequences = [oracle.training_sequence(doc, chars) for doc in docs]
-    trained, _, _, losses = oracle.train(params, config, sequences, 1000)
+    trained, _, _, losses = oracle.train(params, config, sequences, Schedule(1000))
     assert losses[0] == pytest.approx(3.3659669475848504, rel=1e-14)
     assert round(losses[1], 4) == 3.4243
     assert losses[-1] == pytest.approx(2.6496944697407585, rel=1e-10)

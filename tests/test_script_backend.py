@@ -29,7 +29,7 @@ from spec_runs import spec_run
 from microgpt_spec import load_backend
 from microgpt_spec.registry import BackendLoadError, find_backend
 from microgpt_spec.script_backend import ScriptBackend, load_script_backend
-from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS, AdamHyper, Config
+from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS, AdamHyper, Config, Schedule
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -98,7 +98,7 @@ def test_a_correct_script_computes_what_the_pure_backend_computes(script):
     assert loss == pytest.approx(expected_loss, rel=1e-12)
     assert all(a == pytest.approx(b, rel=1e-9, abs=1e-12) for name in grads
                for row_a, row_b in zip(grads[name], expected_grads[name]) for a, b in zip(row_a, row_b))
-    ran, expected = mine.train(params, SMALL, sequences, 5), pure.train(params, SMALL, sequences, 5)
+    ran, expected = mine.train(params, SMALL, sequences, Schedule(5)), pure.train(params, SMALL, sequences, Schedule(5))
     assert ran.losses == pytest.approx(expected.losses, rel=1e-12)
     assert mine.generate(ran.params, SMALL, 0.7, random.Random(9)) == pure.generate(ran.params, SMALL, 0.7,
                                                                                     random.Random(9))
@@ -159,7 +159,7 @@ def test_nothing_but_the_needed_definitions_runs(tmp_path):
     script = tmp_path / "microgpt.py"
     script.write_text(text)
     backend = load_script_backend(script)
-    backend.train(backend.init_params(SMALL, random.Random(0)), SMALL, [[4, 0, 1, 4]], 2)
+    backend.train(backend.init_params(SMALL, random.Random(0)), SMALL, [[4, 0, 1, 4]], Schedule(2))
     backend.generate(backend.init_params(SMALL, random.Random(0)), SMALL, 0.5, random.Random(1))
     assert not (tmp_path / "top-level-ran.txt").exists()
     assert not Path("top-level-ran.txt").exists()
@@ -243,7 +243,7 @@ def test_a_main_guard_counts_as_the_top_level(tmp_path):
     script.write_text(text[:start] + 'if __name__ == "__main__":\n' + guarded)
     backend = load_script_backend(script)
     params = backend.init_params(SMALL, random.Random(0))
-    assert len(backend.train(params, SMALL, [[4, 0, 1, 4]], 3).losses) == 3
+    assert len(backend.train(params, SMALL, [[4, 0, 1, 4]], Schedule(3)).losses) == 3
     assert backend.sample_next([0.0, 50.0], 1.0, random.Random(0)) == 1
 
 

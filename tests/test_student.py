@@ -25,6 +25,7 @@ from microgpt_spec.commands.new_student import PACKAGE
 from microgpt_spec.grading import RunOptions, grade
 from microgpt_spec.grading.link import Limits
 from microgpt_spec.grading.worker import REFERENCE_MODULES, reference_paths
+from microgpt_spec.spec import contract
 from microgpt_spec.spec.contract import AREAS
 
 STUB = "microgpt_spec.backends.student"
@@ -53,7 +54,7 @@ def raises_not_implemented(function) -> bool:
 def stub_functions() -> dict[str, object]:
     """Every function or method of the stub's modules, by qualified name."""
     found = {}
-    for module_name in ("engine", "model", "train", "sample", "tokenizer", "backend"):
+    for module_name in ("engine", "model", "adam", "train", "sampling", "tokenizer", "backend"):
         module = importlib.import_module(f"{STUB}.{module_name}")
         for name, value in vars(module).items():
             if inspect.isfunction(value) and value.__module__ == module.__name__:
@@ -97,7 +98,7 @@ def test_every_todo_part_mirrors_the_pure_backend_and_explains_itself():
 def test_both_backends_are_the_shared_adapter_over_their_own_modules():
     """The contract's methods are written once, in the shared adapter: the stub's backend
     and the pure one only name the modules it drives, each its own package's."""
-    roles = {"engine": "engine", "model": "model", "training": "train", "sampling": "sample",
+    roles = {"engine": "engine", "model": "model", "optimizer": "adam", "training": "train", "sampling": "sampling",
              "tokenizer": "tokenizer"}
     for package, backend in ((STUB, StudentBackend), (PURE, PureBackend)):
         assert issubclass(backend, ScalarBackend), backend
@@ -110,12 +111,14 @@ def test_both_backends_are_the_shared_adapter_over_their_own_modules():
 def test_the_training_plumbing_is_the_shared_modules():
     """The conversions and helpers the training loop and sampling use are the shared
     module's, in the stub exactly as in the pure backend (not copies)."""
-    uses = {"train": ("to_weights", "to_params", "flatten", "unflatten", "batch_for_step", "cyclic_gc_paused"),
-            "sample": ("cyclic_gc_paused",)}
+    uses = {"train": ("to_weights", "to_params", "flatten", "unflatten", "cyclic_gc_paused"),
+            "sampling": ("cyclic_gc_paused",)}
     for module_name, names in uses.items():
         stub, pure = (importlib.import_module(f"{p}.{module_name}") for p in (STUB, PURE))
         for name in names:
             assert getattr(stub, name) is getattr(scalar, name) is getattr(pure, name), f"{module_name}.{name}"
+    for module in (STUB, PURE):  # the contract's own rule, not a copy
+        assert importlib.import_module(f"{module}.train").batch_for_step is contract.batch_for_step
 
 
 def test_the_rest_of_the_glue_is_the_pure_backends():
@@ -169,7 +172,7 @@ def test_new_student_writes_a_copy_that_runs(tmp_path, capsys):
     assert cli_main(["new-student", str(folder)]) == 0
     assert (folder / "backend.py").is_file() and (folder / "README.md").is_file()
     assert {p.name for p in (folder / PACKAGE).glob("*.py")} == {
-        "__init__.py", "backend.py", "engine.py", "model.py", "sample.py", "tokenizer.py", "train.py"}
+        "__init__.py", "adam.py", "backend.py", "engine.py", "model.py", "sampling.py", "tokenizer.py", "train.py"}
     printed = capsys.readouterr().out
     assert f"--backend={folder} --area=tokenizer" in printed
     done = subprocess.run(

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from microgpt_spec.registry import BackendLoadError, find_backend
-from microgpt_spec.spec.contract import AdamHyper, Config
+from microgpt_spec.spec.contract import AdamHyper, Config, Schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -196,7 +196,7 @@ def test_batch_loss_is_the_mean_of_the_sequence_losses():
     config = Config(vocab_size=6, n_embd=8, n_head=2, block_size=5)
     params = backend.init_params(config, random.Random(4))
     sequences = [[5, 0, 1, 5], [5, 2, 3, 4, 0, 1, 2, 5], [5, 4, 5]]  # the second one is cut at block_size
-    batched = backend.train(params, config, sequences, num_steps=1, batch_size=3, hyper=AdamHyper(lr=0.0))
+    batched = backend.train(params, config, sequences, Schedule(1, batch_size=3), hyper=AdamHyper(lr=0.0))
     single = [backend.loss_and_grads(params, config, seq)[0] for seq in sequences]
     assert batched.losses[0] == pytest.approx(sum(single) / 3, rel=1e-12)
 

@@ -25,7 +25,7 @@ import numpy as np
 from microgpt_spec.spec.contract import AdamHyper
 
 from .params import FlatParams
-from .tensor import Tensor
+from .engine import Tensor
 
 
 def learning_rate(hyper: AdamHyper, step: int, num_steps: int) -> float:

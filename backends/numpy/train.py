@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 from threadpoolctl import threadpool_limits
 
-from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult
+from microgpt_spec.spec.contract import AdamHyper, Config, Moments, Params, Schedule, TrainResult, batch_for_step
 
 from .adam import FlatAdam
 from .memory import keep_freed_memory
@@ -14,42 +14,29 @@ from .model import Model, make_batch
 from .params import FlatParams, flatten
 
 
-def batch_for_step(sequences: Sequence[Sequence[int]], step: int, batch_size: int) -> list[Sequence[int]]:
-    """Step s trains on sequences s*B .. s*B+B-1, wrapping around the list."""
-    count = len(sequences)
-    return [sequences[(step * batch_size + j) % count] for j in range(batch_size)]
-
-
 def train(
     params: Params,
     config: Config,
     sequences: Sequence[Sequence[int]],
-    num_steps: int,
+    schedule: Schedule,
     *,
     hyper: AdamHyper = AdamHyper(),
-    start_step: int = 0,
-    stop_step: int | None = None,
-    m: Params | None = None,
-    v: Params | None = None,
-    batch_size: int = 1,
+    moments: Moments | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Steps start_step .. stop_step - 1 of a num_steps schedule (see `Backend.train`).
+    """The schedule's steps, start_step .. stop - 1 of num_steps (see the contract's `train`).
 
-    `params`, `m` and `v` are copied into flat buffers, so the caller's are untouched.
+    `params` and the moments are copied into flat buffers, so the caller's are untouched.
     """
     if not sequences:
         raise ValueError("train needs at least one sequence")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    stop_step = num_steps if stop_step is None else stop_step
     keep_freed_memory()  # a step's temporaries are then reused, not page-faulted in again
     flat = FlatParams.from_params(params, config)
     optimizer = FlatAdam(
         flat,
         hyper,
-        None if m is None else flatten(m, config),
-        None if v is None else flatten(v, config),
+        None if moments is None else flatten(moments.m, config),
+        None if moments is None else flatten(moments.v, config),
     )
     model = Model(flat)
     losses = []
@@ -57,10 +44,10 @@ def train(
     # synchronisation than it saves (measured: 10x slower for a 4-layer, 64-dim model on 2
     # cores). One thread, for the loop only; the caller's setting comes back afterwards.
     with threadpool_limits(limits=1, user_api="blas"):
-        for step in range(start_step, stop_step):
-            batch = make_batch(batch_for_step(sequences, step, batch_size), config.block_size)
+        for step in schedule.steps:
+            batch = make_batch(batch_for_step(sequences, step, schedule.batch_size), config.block_size)
             loss = model.loss_and_grad(batch)
-            optimizer.step(step, num_steps)
+            optimizer.step(step, schedule.num_steps)
             losses.append(loss)
             if on_step is not None:
                 on_step(step, loss)
@@ -69,7 +56,7 @@ def train(
         m=flat.to_params(optimizer.m),
         v=flat.to_params(optimizer.v),
         losses=losses,
-        next_step=stop_step,
+        next_step=schedule.stop,
     )
 
 
@@ -88,4 +75,4 @@ def init_params(config: Config, rng) -> Params:
     return flat.to_params()
 
 
-__all__ = ["train", "loss_and_grads", "init_params", "batch_for_step"]
+__all__ = ["train", "loss_and_grads", "init_params"]

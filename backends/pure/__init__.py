@@ -5,8 +5,9 @@ reproduces the original program's losses and samples bit for bit. Read it in thi
 
     engine.py     the `Value` autograd engine
     model.py      linear, softmax, rmsnorm, attention, mlp, gpt, the loss
-    train.py      weight init, Adam, the training loop
-    sample.py     drawing names from the model
+    adam.py       the optimizer
+    train.py      weight init and the training loop
+    sampling.py   drawing names from the model
     tokenizer.py  characters <-> ids
     backend.py    the contract's methods on top of all that (the plumbing, shared with
                   every scalar engine, is `microgpt_spec.backends.scalar`)

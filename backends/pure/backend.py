@@ -1,7 +1,7 @@
 """The pure backend: the contract's methods on top of the scalar engine.
 
 Plain numbers come in, are wrapped as `Value` leaves, go through the very code the
-training loop uses (`model`, `train`, `sample`), and come back out as plain floats
+training loop uses (`model`, `adam`, `train`, `sampling`), and come back out as plain floats
 (`.data`, or `.grad` where a gradient is asked for).
 
 That plumbing is the same for every scalar engine, so it lives in one place,
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from microgpt_spec.backends.scalar import ScalarBackend
 
-from . import engine, model, sample, tokenizer
+from . import adam, engine, model, sampling, tokenizer
 from . import train as training
 
 
@@ -26,6 +26,7 @@ class PureBackend(ScalarBackend):
 
     engine = engine
     model = model
+    optimizer = adam
     training = training
-    sampling = sample
+    sampling = sampling
     tokenizer = tokenizer

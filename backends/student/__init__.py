@@ -18,8 +18,9 @@ before it):
     tokenizer.py  the characters <-> ids                        area tokenizer
     engine.py     `Value`: the operations, then backward()      areas ops, autograd
     model.py      linear ... gpt, then the loss                 areas layers, loss
-    train.py      Adam, then init and the training loop         areas adam, training
-    sample.py     drawing names                                 area sampling
+    adam.py       the optimizer                                 area adam
+    sampling.py   drawing names                                 area sampling
+    train.py      init and the training loop                    area training
     backend.py    names your modules for the shared contract adapter (written for you)
 """
 
@@ -49,8 +50,8 @@ TODO_BY_AREA: dict[str, tuple[str, ...]] = {
                      "mlp_block", "gpt")
     ),
     "loss": ("model.token_loss", "model.mean", "model.sequence_loss"),
-    "adam": ("train.Adam.__init__", "train.Adam.step"),
-    "sampling": ("sample.sample_next", "sample.generate"),
+    "adam": ("adam.Adam.__init__", "adam.Adam.step"),
+    "sampling": ("sampling.sample_next", "sampling.generate"),
     "training": ("train.init_params", "train.train_step", "train.train"),
 }
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from microgpt_spec.backends.scalar import ScalarBackend
 
-from . import engine, model, sample, tokenizer
+from . import adam, engine, model, sampling, tokenizer
 from . import train as training
 
 
@@ -26,6 +26,7 @@ class StudentBackend(ScalarBackend):
 
     engine = engine
     model = model
+    optimizer = adam
     training = training
-    sampling = sample
+    sampling = sampling
     tokenizer = tokenizer

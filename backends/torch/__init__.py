@@ -6,9 +6,11 @@ layers, the loss is `F.cross_entropy`, `backward()` is torch's, and the optimize
 `torch.optim.Adam`, driven so that its steps follow the spec's schedule. Read it in this
 order:
 
-    node.py      `value(x)`: one 0-d tensor per node, for the ops and autograd areas
+    engine.py    `value(x)`: one 0-d tensor per node, for the ops and autograd areas
     model.py     the GPT as an nn.Module; the contract's matrices <-> its parameters
-    optim.py     torch.optim.Adam on the spec's learning-rate schedule and step count
+    adam.py      torch.optim.Adam on the spec's learning-rate schedule and step count
+    sampling.py  drawing names from the model
+    train.py     the training loop: batches, torch's backward, one Adam step each
     backend.py   the contract's methods on top of all that; the precision and device options
 
 Options (the registered name `torch` is float64 on the CPU):
@@ -34,7 +36,7 @@ except ImportError as error:  # the registry reports this message as the backend
     ) from error
 
 from .backend import DEVICE_ENV, Float32Backend, TorchBackend
-from .node import Scalar
+from .engine import Scalar
 
 #: The name the backend registry (entry point `microgpt_spec.backends`) looks up.
 Backend = TorchBackend

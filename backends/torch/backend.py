@@ -32,12 +32,15 @@ import torch.nn.functional as F
 
 from microgpt_spec.backends.pure.tokenizer import CharTokenizer
 from microgpt_spec.spec import contract
-from microgpt_spec.spec.contract import AdamHyper, Config, Params, TrainResult, param_shapes
+from microgpt_spec.spec.contract import AdamHyper, Config, Moments, Params, Schedule, TrainResult, param_shapes
 
 from . import model as gpt_model
+from . import sampling
+from . import train as training
+from .adam import ScheduledAdam
+from .engine import Scalar
 from .model import MicroGPT, to_lists
-from .node import Scalar
-from .optim import ScheduledAdam
+from .train import batch_loss
 
 #: The environment variable that picks the device of the registered backends.
 DEVICE_ENV = "MICROGPT_SPEC_TORCH_DEVICE"
@@ -194,32 +197,12 @@ class TorchBackend(contract.Backend):
 
     # ----------------------------------------------------------------- sampling
     def sample_next(self, logits: Sequence[float], temperature: float, rng: random.Random) -> int:
-        """`rng.choices(range(V), weights=softmax(logits / temperature))[0]`.
-
-        The weights are worked out in float64 whatever the backend's precision: the draw
-        is a yes/no decision at each cumulative weight, and doing it at full precision is
-        what lets the same logits give the same id on every backend.
-        """
-        if isinstance(logits, torch.Tensor):
-            z = logits.detach().to("cpu", torch.float64)
-        else:
-            z = torch.tensor(logits, dtype=torch.float64)
-        probs = torch.softmax(z * temperature**-1, dim=-1)  # the reference's z / T is z * T**-1
-        return rng.choices(range(len(probs)), weights=probs.tolist())[0]
+        return sampling.sample_next(logits, temperature, rng)
 
     @with_threads
     @torch.no_grad()
     def generate(self, params: Params, config: Config, temperature: float, rng: random.Random) -> list[int]:
-        model = self.model(params, config)
-        keys: list[list[Any]] = [[] for _ in range(config.n_layer)]
-        values: list[list[Any]] = [[] for _ in range(config.n_layer)]
-        token, drawn = config.bos, []
-        for pos in range(config.block_size):
-            token = self.sample_next(model.step(token, pos, keys, values), temperature, rng)
-            if token == config.bos:
-                break
-            drawn.append(token)
-        return drawn
+        return sampling.generate(self.model(params, config), config, temperature, rng)
 
     # ----------------------------------------------------------------- training
     def init_params(self, config: Config, rng: random.Random) -> Params:
@@ -235,44 +218,14 @@ class TorchBackend(contract.Backend):
         params: Params,
         config: Config,
         sequences: Sequence[Sequence[int]],
-        num_steps: int,
+        schedule: Schedule,
         *,
         hyper: AdamHyper = AdamHyper(),
-        start_step: int = 0,
-        stop_step: int | None = None,
-        m: Params | None = None,
-        v: Params | None = None,
-        batch_size: int = 1,
+        moments: Moments | None = None,
         on_step: Callable[[int, float], None] | None = None,
     ) -> TrainResult:
-        if not sequences:
-            raise ValueError("train: no sequences to train on")
-        if batch_size < 1:
-            raise ValueError(f"train: batch_size must be at least 1, got {batch_size}")
-        stop_step = num_steps if stop_step is None else stop_step
         model = self.model(params, config)  # a copy: the caller's params stay as they are
-        names = list(param_shapes(config))
-        optimizer = ScheduledAdam(
-            [model.get_parameter(gpt_model.torch_name(name)) for name in names],
-            hyper,
-            m=None if m is None else [self.tensor(m[name]) for name in names],
-            v=None if v is None else [self.tensor(v[name]) for name in names],
-        )
-        losses = []
-        for step in range(start_step, stop_step):
-            loss = batch_loss(model, batch_for_step(sequences, step, batch_size))
-            loss.backward()
-            optimizer.step(step, num_steps)
-            losses.append(loss.item())
-            if on_step is not None:
-                on_step(step, losses[-1])
-        return TrainResult(
-            params=gpt_model.to_params(model),
-            m={name: to_lists(t) for name, t in zip(names, optimizer.moment_tensors("exp_avg"))},
-            v={name: to_lists(t) for name, t in zip(names, optimizer.moment_tensors("exp_avg_sq"))},
-            losses=losses,
-            next_step=stop_step,
-        )
+        return training.train(model, config, sequences, schedule, hyper=hyper, moments=moments, on_step=on_step)
 
 
 class Float32Backend(TorchBackend):
@@ -281,33 +234,3 @@ class Float32Backend(TorchBackend):
     name = "torch-float32"
     precision = "float32"
     compute_dtype = "float32"
-
-
-# --------------------------------------------------------------------- the loss of a batch
-def batch_for_step(sequences: Sequence[Sequence[int]], step: int, batch_size: int) -> list[Sequence[int]]:
-    """Step s trains on sequences s*B .. s*B+B-1, wrapping around the list."""
-    return [sequences[(step * batch_size + j) % len(sequences)] for j in range(batch_size)]
-
-
-def batch_loss(model: MicroGPT, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
-    """The mean over sequences of each sequence's mean next-token cross-entropy.
-
-    Sequence b is scored at its first n_b = min(block_size, len - 1) positions. The
-    sequences are padded to the longest n_b; a padded position comes after every real one,
-    so the causal mask keeps it out of the real positions' attention, and its weight is 0.
-    Each real position weighs 1 / (B * n_b), so the weighted sum is the mean of the means.
-    """
-    lengths = [min(model.config.block_size, len(seq) - 1) for seq in sequences]
-    if min(lengths) < 1:
-        raise ValueError("a training sequence needs at least 2 tokens (BOS, ..., BOS)")
-    width, count = max(lengths), len(sequences)
-    pad = [[0] * (width - n) for n in lengths]  # any valid id: weight 0, and masked
-    inputs = [list(seq[:n]) + p for seq, n, p in zip(sequences, lengths, pad)]
-    targets = [list(seq[1 : n + 1]) + p for seq, n, p in zip(sequences, lengths, pad)]
-    weights = [[1.0 / (count * n)] * n + [0.0] * (width - n) for n in lengths]
-    # Plain lists first and one tensor each: far cheaper than filling tensors row by row.
-    weight = model.lm_head.weight
-    logits = model(torch.tensor(inputs, device=weight.device))
-    losses = F.cross_entropy(logits.flatten(0, 1), torch.tensor(targets, device=weight.device).flatten(),
-                             reduction="none")
-    return (losses * torch.tensor(weights, dtype=weight.dtype, device=weight.device).flatten()).sum()

@@ -48,7 +48,7 @@ from microgpt_spec.runs import (
     LONG_DOCS_POLICIES,
     add_model_arguments,
     build_tokenizer,
-    call_part,
+    call_train,
     check_same_chars,
     config_overrides,
     data_path,
@@ -58,7 +58,7 @@ from microgpt_spec.runs import (
     positive_int,
     prepare_documents,
 )
-from microgpt_spec.spec.contract import Config, num_params
+from microgpt_spec.spec.contract import Config, Schedule, num_params
 
 NAME = "compare"
 HELP = "train several backends from the same start and compare losses and speed"
@@ -165,10 +165,8 @@ def time_training(loaded: LoadedBackend, label: str, start: Checkpoint, sequence
             last = now
             progress.update(step, loss)
 
-        result = call_part(
-            loaded.backend, "train", start.params, start.config, sequences, start.num_steps,
-            hyper=start.hyper, on_step=step_done,
-        )  # fmt: skip
+        result = call_train(loaded.backend, start.params, start.config, sequences, Schedule(start.num_steps),
+                            hyper=start.hyper, on_step=step_done)
         total = time.perf_counter() - began
     losses = [float(x) for x in result.losses]
     if len(losses) != start.num_steps:

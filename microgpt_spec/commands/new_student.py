@@ -119,6 +119,7 @@ Which file holds which area:
 | `tokenizer.py` | characters <-> ids | tokenizer |
 | `engine.py` | the `Value` operations, then `backward` | ops, autograd |
 | `model.py` | `linear` ... `gpt`, then the loss | layers, loss |
-| `train.py` | Adam, then init and the training loop | adam, training |
-| `sample.py` | drawing names | sampling |
+| `adam.py` | the optimizer | adam |
+| `sampling.py` | drawing names | sampling |
+| `train.py` | init and the training loop | training |
 """

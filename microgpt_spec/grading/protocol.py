@@ -26,16 +26,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from microgpt_spec.spec.contract import AdamHyper, Config, TrainResult
+from microgpt_spec.spec.contract import AdamHyper, Config, Moments, Schedule, TrainResult
 
-VERSION = 2
+VERSION = 3
 
 HEADER = struct.Struct("<I")
 #: The largest message the grader accepts from a worker. A whole TrainResult is ~0.3 MB;
 #: the cap keeps the grader's memory bounded whatever a submission sends (parsed, 4 MB of
 #: the most wasteful JSON takes a few hundred MB).
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-DATACLASSES: dict[str, type] = {"Config": Config, "AdamHyper": AdamHyper, "TrainResult": TrainResult}
+DATACLASSES: dict[str, type] = {"Config": Config, "AdamHyper": AdamHyper, "Schedule": Schedule, "Moments": Moments,
+                                "TrainResult": TrainResult}
 #: Ids the worker gives to objects it returns start here; the grader's own start at 1.
 WORKER_IDS_START = 1 << 40
 
@@ -147,7 +148,7 @@ TAGS = {
     "t": "a tuple: {t: [items]}",
     "d": "a dict: {d: [[key, value], ...]}",
     "h": "a handle, an object that stays in the worker: {h: id} (the worker adds c: its class id)",
-    "dc": "one of the contract's dataclasses: {dc: Config|AdamHyper|TrainResult, f: {field: value}}",
+    "dc": "one of the contract's dataclasses: {dc: Config|AdamHyper|Schedule|Moments|TrainResult, f: {field: value}}",
     "rng": "a random.Random: {rng: {k: key, s: state}} the first time, {rng: {k: key}} while in step",
     "cb": "a callable of the grader's: {cb: id}",
     "range": "a range: {range: [start, stop, step]}",

@@ -12,12 +12,10 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 from microgpt_spec.grading import protocol
-from microgpt_spec.spec.contract import Backend as ContractBackend
+from microgpt_spec.spec.contract import CONTRACT_METHODS
 
 if TYPE_CHECKING:
     from microgpt_spec.grading.link import Link
-
-CONTRACT_METHODS = frozenset(n for n in vars(ContractBackend) if not n.startswith("_"))
 
 
 # --------------------------------------------------------------------------- proxies

@@ -20,11 +20,10 @@ from typing import Any
 from microgpt_spec.grading import protocol, sandbox
 from microgpt_spec.grading.serve import Worker, describe_error
 from microgpt_spec.registry import BackendLoadError, load_path
-from microgpt_spec.spec.contract import Backend as ContractBackend
+from microgpt_spec.spec.contract import CONTRACT_METHODS
 
 REFERENCE_MODULES = ("microgpt_spec.backends.pure", "microgpt_spec.backends.numpy", "microgpt_spec.backends.torch",
                      "microgpt_spec.spec.oracle", "microgpt_spec.spec.areas")
-CONTRACT_METHODS = tuple(sorted(n for n in vars(ContractBackend) if not n.startswith("_")))
 
 
 # --------------------------------------------------------------------------- loading

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microgpt_spec.spec.assertions import expect, expect_close, to_array
-from microgpt_spec.spec.contract import AdamHyper, Config, param_shapes
+from microgpt_spec.spec.contract import AdamHyper, Config, Schedule, call_train, param_shapes
 from microgpt_spec.spec.profiles import examples
 from microgpt_spec.spec.strategies import configs, params_for, random_params, reals, token_sequences, vectors
 from microgpt_spec.spec.tolerances import tolerance
@@ -132,14 +132,14 @@ def test_same_training_steps(backend, compare_backend, model, seed, data):
     # normalises every gradient to a step of ~lr) turns that noise into real drift.
     params = random_params(config, seed, 0.08)
     sequences = [data.draw(token_sequences(config, min_size=2), label=f"sequence {i}") for i in range(3)]
-    hyper = AdamHyper()
-    run = backend.train(params, config, sequences, num_steps=10, hyper=hyper, stop_step=4)
-    other = compare_backend.train(params, config, sequences, num_steps=10, hyper=hyper, stop_step=4)
+    hyper, schedule = AdamHyper(), Schedule(10, stop_step=4)
+    run = call_train(backend, params, config, sequences, schedule, hyper=hyper)
+    other = call_train(compare_backend, params, config, sequences, schedule, hyper=hyper)
     # Adam divides by sqrt(v): parameters whose gradient is ~0 amplify rounding, so the
     # parameters get the training area's absolute tolerance.
     within = _within(backend, compare_backend, "training")
     expect_close(list(run.losses), list(other.losses), area="crosscheck", within=within,
-                 call="train(params, config, sequences, num_steps=10, stop_step=4).losses",
+                 call="train(params, config, sequences, Schedule(10, stop_step=4)).losses",
                  inputs={"config": config}, rule=RULE)
     for name in params:
         expect_close(to_array(run.params[name]), to_array(other.params[name]), area="crosscheck",

@@ -1,18 +1,23 @@
 """Spec area `training`: fresh weights, then steps of gradient descent with Adam.
 
+Every call goes through `contract.call_train`, so a backend written for contract 1.0
+(`train(params, config, sequences, num_steps, start_step=..., m=..., ...)`) is checked too.
+
 The rules (reference semantics):
 * `init_params(config, rng)` draws every weight as `rng.gauss(0, 0.08)`, matrix by matrix
   in `param_shapes` order (wte, wpe, lm_head, then each layer's attn_wq, attn_wk, attn_wv,
   attn_wo, mlp_fc1, mlp_fc2), row by row. The order matters: it decides which random
   number lands in which weight, so the same seed gives the same model everywhere;
-* `train(params, config, sequences, num_steps, ...)`: step s (0-based) takes
-  `sequences[s % len(sequences)]`, computes its loss and gradients, and makes one Adam
-  update with `lr_t = lr * (1 - s / num_steps)` (the `adam` area's rule). The loss of
-  step s is measured before its update; `losses[i]` belongs to step `start_step + i`;
-* `params` (and `m`, `v`) passed in are not modified: the result carries new ones;
+* `train(params, config, sequences, Schedule(num_steps, start_step, stop_step), ...)`:
+  step s (0-based) takes `sequences[s % len(sequences)]`, computes its loss and
+  gradients, and makes one Adam update with `lr_t = lr * (1 - s / num_steps)` (the `adam`
+  area's rule). The loss of step s is measured before its update; `losses[i]` belongs to
+  step `start_step + i`;
+* `params` (and the `moments`) passed in are not modified: the result carries new ones;
 * a run stopped at step k (`stop_step=k`) and continued from its result (`start_step=k`,
-  `m`, `v`) is the same run as one that never stopped: the schedule, the bias correction
-  and the document order all count from the schedule's step 0, not from the restart;
+  `moments=result.moments`) is the same run as one that never stopped: the schedule, the
+  bias correction and the document order all count from the schedule's step 0, not from
+  the restart;
 * `on_step(s, loss)` is called once after each step, in order;
 * from the reference recipe's first weights and documents, the first steps reproduce the
   golden traces in data/golden/ (numbers from the oracle, tolerances stated in the files);
@@ -36,7 +41,7 @@ from hypothesis import strategies as st
 
 from microgpt_spec.spec import golden, oracle
 from microgpt_spec.spec.assertions import CONTEXT, expect, expect_close, to_array, to_float, tol
-from microgpt_spec.spec.contract import Config, Params, TrainResult, param_shapes
+from microgpt_spec.spec.contract import Config, Moments, Params, Schedule, TrainResult, call_train, param_shapes
 from microgpt_spec.spec.profiles import examples
 from microgpt_spec.spec.strategies import configs, token_sequences
 from microgpt_spec.spec.tolerances import Tolerance
@@ -66,7 +71,7 @@ TRAIN_RULE = (
     "step start_step + i, measured before its update"
 )
 RESUME_RULE = (
-    "a run continued from a stopped one (start_step = k, with the stopped run's params, m and v) is "
+    "a run continued from a stopped one (start_step = k, with the stopped run's params and moments) is "
     "the same as a run that never stopped: lr_t, the bias correction and the document index all use "
     "the schedule's step number s, not the number of steps since the restart, and Adam's moments "
     "carry over"
@@ -176,13 +181,14 @@ def golden_run(backend, trace_name: str) -> GoldenRun:
         trace = golden.load_trace(trace_name)
         recipe = trace["recipe"]
         config = golden.recipe_config(recipe)
-        result = backend.train(golden.initial_params(recipe), config, trace["sequences"], recipe["num_steps"],
-                               hyper=golden.recipe_hyper(recipe), stop_step=recipe["steps_run"])
-        repro = ("from microgpt_spec.spec import golden\n"
+        schedule = Schedule(recipe["num_steps"], stop_step=recipe["steps_run"])
+        result = call_train(backend, golden.initial_params(recipe), config, trace["sequences"], schedule,
+                            hyper=golden.recipe_hyper(recipe))
+        repro = ("from microgpt_spec.spec import golden\nfrom microgpt_spec.spec.contract import Schedule\n"
                  f"trace = golden.load_trace({trace_name!r}); recipe = trace['recipe']\n"
                  "result = backend.train(golden.initial_params(recipe), golden.recipe_config(recipe),\n"
-                 "                       trace['sequences'], recipe['num_steps'],\n"
-                 "                       hyper=golden.recipe_hyper(recipe), stop_step=recipe['steps_run'])\n"
+                 "                       trace['sequences'], Schedule(recipe['num_steps'], stop_step=recipe['steps_run']),\n"
+                 "                       hyper=golden.recipe_hyper(recipe))\n"
                  "print(result.losses)")
         _GOLDEN_RUNS[key] = GoldenRun(trace, config, result, repro)
     return _GOLDEN_RUNS[key]
@@ -191,7 +197,7 @@ def golden_run(backend, trace_name: str) -> GoldenRun:
 def golden_call(run: GoldenRun) -> str:
     recipe = run.trace["recipe"]
     return (f"backend.train(initial params, {run.config!r}, first {recipe['steps_run']} sequences, "
-            f"{recipe['num_steps']}, stop_step={recipe['steps_run']})")
+            f"Schedule({recipe['num_steps']}, stop_step={recipe['steps_run']}))")
 
 
 @pytest.mark.parametrize("trace_name", ["train-default", "train-small"])
@@ -267,7 +273,7 @@ class SmallSetup:
 
     def repro(self, then: str) -> str:
         return ("import random\nfrom microgpt_spec.spec import oracle\n"
-                "from microgpt_spec.spec.contract import Config\n"
+                "from microgpt_spec.spec.contract import Config, Schedule\n"
                 f"docs = {SMALL_NAMES!r}\nchars = oracle.vocabulary(docs)\n"
                 f"config = {self.config!r}\n"
                 "sequences = [oracle.training_sequence(d, chars) for d in docs]\n"
@@ -280,18 +286,19 @@ def test_short_run_lowers_the_loss(backend):
     # failing a run that does not learn (gradient ascent, a frozen model, a wrong gradient).
     setup = SmallSetup()
     num_steps, passes = 32, 4
-    result = backend.train(setup.params(), setup.config, setup.sequences, num_steps)
+    result = call_train(backend, setup.params(), setup.config, setup.sequences, Schedule(num_steps))
     losses = [to_float(x) for x in result.losses]
     per_pass = len(SMALL_NAMES)
     first, last = sum(losses[:per_pass]) / per_pass, sum(losses[-per_pass:]) / per_pass
     expect(len(losses) == num_steps and all(math.isfinite(x) for x in losses) and last < first - 0.25,
            "training: a short run did not lower the loss.",
-           call=f"backend.train(params, config, sequences, {num_steps})  ({passes} passes over {SMALL_NAMES})",
+           call=f"backend.train(params, config, sequences, Schedule({num_steps}))  ({passes} passes over {SMALL_NAMES})",
            got={"first pass mean": first, "last pass mean": last, "losses": losses},
            expected="the last pass's mean loss at least 0.25 below the first's (the reference: 2.60 -> 2.08)",
            rule="gradient descent moves every parameter against its gradient (p -= lr_t * ...), so seeing "
                 "the same names again gives them a lower loss. " + TRAIN_RULE,
-           repro=setup.repro(f"result = backend.train(params, config, sequences, {num_steps})\nprint(result.losses)"))
+           repro=setup.repro(f"result = backend.train(params, config, sequences, Schedule({num_steps}))\n"
+                             "print(result.losses)"))
 
 
 # --------------------------------------------------------------------------- resuming, bookkeeping
@@ -302,14 +309,14 @@ def test_resumed_run_equals_an_uninterrupted_run(backend, split):
     setup = SmallSetup(seed=1)
     num_steps, stop = 10, 5
     config, sequences = setup.config, setup.sequences[:3]  # 3 sequences: step 3 wraps around to the first
-    whole = backend.train(setup.params(), config, sequences, num_steps, stop_step=stop)
-    first = backend.train(setup.params(), config, sequences, num_steps, stop_step=split)
-    second = backend.train(first.params, config, sequences, num_steps, start_step=split, stop_step=stop,
-                           m=first.m, v=first.v)
-    call = (f"whole = backend.train(params, config, sequences, {num_steps}, stop_step={stop})\n"
-            f"first = backend.train(params, config, sequences, {num_steps}, stop_step={split})\n"
-            f"second = backend.train(first.params, config, sequences, {num_steps}, start_step={split}, "
-            f"stop_step={stop}, m=first.m, v=first.v)")
+    whole = call_train(backend, setup.params(), config, sequences, Schedule(num_steps, stop_step=stop))
+    first = call_train(backend, setup.params(), config, sequences, Schedule(num_steps, stop_step=split))
+    second = call_train(backend, first.params, config, sequences, Schedule(num_steps, split, stop),
+                        moments=Moments(first.m, first.v))
+    call = (f"whole = backend.train(params, config, sequences, Schedule({num_steps}, stop_step={stop}))\n"
+            f"first = backend.train(params, config, sequences, Schedule({num_steps}, stop_step={split}))\n"
+            f"second = backend.train(first.params, config, sequences, Schedule({num_steps}, start_step={split}, "
+            f"stop_step={stop}), moments=first.moments)")
     repro = setup.repro("sequences = sequences[:3]\n" + call
                         + "\nprint(whole.losses)\nprint(first.losses + second.losses)")
     expect(int(first.next_step) == split, "training: TrainResult.next_step is not the step to continue from.",
@@ -330,9 +337,9 @@ def test_on_step_is_called_once_per_step_with_its_loss(backend):
     setup = SmallSetup(seed=2)
     calls: list[tuple[Any, Any]] = []
     start, stop, num_steps = 2, 5, 10
-    result = backend.train(setup.params(), setup.config, setup.sequences, num_steps, start_step=start,
-                           stop_step=stop, on_step=lambda s, loss: calls.append((s, loss)))
-    call = (f"backend.train(params, config, sequences, {num_steps}, start_step={start}, stop_step={stop}, "
+    result = call_train(backend, setup.params(), setup.config, setup.sequences, Schedule(num_steps, start, stop),
+                        on_step=lambda s, loss: calls.append((s, loss)))
+    call = (f"backend.train(params, config, sequences, Schedule({num_steps}, start_step={start}, stop_step={stop}), "
             "on_step=lambda s, loss: calls.append((s, loss)))")
     repro = setup.repro("calls = []\nresult = " + call + "\nprint(calls, result.losses)")
     rule = ("on_step(s, loss) is called once after each step s = start_step .. stop_step - 1, in order, "
@@ -345,8 +352,7 @@ def test_on_step_is_called_once_per_step_with_its_loss(backend):
     expect_close([to_float(loss) for _, loss in calls], [to_float(x) for x in result.losses], area="training",
                  call="the losses passed to on_step", what="losses that differ from result.losses",
                  rule=rule, repro=repro)
-    *_, expected_losses = oracle.train(setup.params(), setup.config, setup.sequences, num_steps,
-                                       start_step=start, stop_step=stop)
+    *_, expected_losses = oracle.train(setup.params(), setup.config, setup.sequences, Schedule(num_steps, start, stop))
     expect_close([to_float(x) for x in result.losses], expected_losses, area="training", call=call + ".losses",
                  what="wrong losses", rule=TRAIN_RULE, repro=repro)
 
@@ -354,18 +360,19 @@ def test_on_step_is_called_once_per_step_with_its_loss(backend):
 def test_train_leaves_its_inputs_unchanged(backend):
     setup = SmallSetup(seed=3)
     # The state of a run stopped after step 0: params, m and v all non-trivial.
-    stopped = oracle.train(setup.params(), setup.config, setup.sequences, 10, stop_step=1)
+    stopped = oracle.train(setup.params(), setup.config, setup.sequences, Schedule(10, stop_step=1))
     params, m, v = (oracle.as_params(arrays) for arrays in stopped[:3])
     before = copy.deepcopy((params, m, v))
-    call = "backend.train(params, config, sequences, 10, start_step=1, stop_step=3, m=m, v=v)"
-    backend.train(params, setup.config, setup.sequences, 10, start_step=1, stop_step=3, m=m, v=v)
+    call = "backend.train(params, config, sequences, Schedule(10, start_step=1, stop_step=3), moments=Moments(m, v))"
+    call_train(backend, params, setup.config, setup.sequences, Schedule(10, 1, 3), moments=Moments(m, v))
     changed = [label for label, now, then in zip(("params", "m", "v"), (params, m, v), before) if now != then]
     expect(not changed, f"training: train changed the {', '.join(changed)} it was given.",
            call=call, got=f"{', '.join(changed)} changed after the call", expected="the caller's lists untouched",
            rule="train works on its own copy and hands back new params, m and v in its TrainResult: the "
                 "caller may still need the old ones (to compare, or to train again from the same start)",
            repro=setup.repro(
-               "stopped = oracle.train(params, config, sequences, 10, stop_step=1)\n"
+               "from microgpt_spec.spec.contract import Moments\n"
+               "stopped = oracle.train(params, config, sequences, Schedule(10, stop_step=1))\n"
                "params, m, v = (oracle.as_params(a) for a in stopped[:3])\n"
                "import copy; before = copy.deepcopy((params, m, v))\n"
                f"{call}\nprint((params, m, v) == before)"))
@@ -389,14 +396,14 @@ def test_train_matches_the_reference_on_small_models(backend, case):
     config, sequences, num_steps, start, seed = case
     params = oracle.init_params(config, random.Random(seed))
     stop = start + 3
-    expected_params, _, _, expected_losses = oracle.train(params, config, sequences, num_steps,
-                                                           start_step=start, stop_step=stop)
-    result = backend.train(params, config, sequences, num_steps, start_step=start, stop_step=stop)
-    call = f"backend.train(params, {config!r}, sequences, {num_steps}, start_step={start}, stop_step={stop})"
-    repro = ("import random\nfrom microgpt_spec.spec import oracle\nfrom microgpt_spec.spec.contract import Config\n"
+    schedule = Schedule(num_steps, start_step=start, stop_step=stop)
+    expected_params, _, _, expected_losses = oracle.train(params, config, sequences, schedule)
+    result = call_train(backend, params, config, sequences, schedule)
+    call = f"backend.train(params, {config!r}, sequences, {schedule!r})"
+    repro = ("import random\nfrom microgpt_spec.spec import oracle\n"
+             "from microgpt_spec.spec.contract import Config, Schedule\n"
              f"config = {config!r}\nparams = oracle.init_params(config, random.Random({seed}))\n"
-             f"result = backend.train(params, config, {sequences!r}, {num_steps}, start_step={start}, "
-             f"stop_step={stop})\nprint(result.losses)")
+             f"result = backend.train(params, config, {sequences!r}, {schedule!r})\nprint(result.losses)")
     expect_close([to_float(x) for x in result.losses], expected_losses, area="training", call=call + ".losses",
                  what="wrong losses", inputs={"sequences": sequences}, rule=TRAIN_RULE, repro=repro)
     check_params_close(result.params, expected_params, config, what="parameters after the steps",
@@ -417,17 +424,15 @@ def test_batched_steps_take_the_mean_loss_of_the_named_sequences(backend, batch_
     setup = SmallSetup(seed=4)
     num_steps = 6
     # 8 names: with B = 3, step 2 takes sequences 6, 7 and 0 (the list wraps around).
+    schedule = Schedule(num_steps, start_step=start, stop_step=stop, batch_size=batch_size)
     try:
-        result = backend.train(setup.params(), setup.config, setup.sequences, num_steps, start_step=start,
-                               stop_step=stop, batch_size=batch_size)
+        result = call_train(backend, setup.params(), setup.config, setup.sequences, schedule)
     except NotImplementedError as error:
         # The contract makes batches optional (the original program has none): not a failure,
         # and not a part missing from the area either.
-        pytest.skip(f"train(batch_size > 1) is optional in the contract and this backend does not offer it ({error})")
-    expected_params, _, _, expected_losses = oracle.train(setup.params(), setup.config, setup.sequences, num_steps,
-                                                          start_step=start, stop_step=stop, batch_size=batch_size)
-    call = (f"backend.train(params, config, sequences, {num_steps}, start_step={start}, stop_step={stop}, "
-            f"batch_size={batch_size})")
+        pytest.skip(f"train with a schedule's batch_size > 1 is optional in the contract and this backend does not offer it ({error})")
+    expected_params, _, _, expected_losses = oracle.train(setup.params(), setup.config, setup.sequences, schedule)
+    call = f"backend.train(params, config, sequences, {schedule!r})"
     repro = setup.repro(f"result = {call}\nprint(result.losses)")
     batches = {s: [(s * batch_size + b) % len(SMALL_NAMES) for b in range(batch_size)] for s in range(start, stop)}
     inputs = {"sequence numbers per step": batches}
