@@ -177,7 +177,29 @@ def write_submissions(folder: Path, world: SimpleNamespace, out: Path) -> None:
     (folder / "honest_too.py").write_text(BASE)
     for attack in ATTACK_NAMES:
         (folder / f"{attack}.py").write_text(attack_source(world, out, attack, attack))
+    if HAS_CC:
+        write_program_attack(folder / "program_attack", world, out)
     write_awkward_entries(folder)
+
+
+PROGRAM_ATTACK = ATTACKS / "program"
+HAS_CC = shutil.which("cc") is not None
+
+
+def write_program_attack(folder: Path, world: SimpleNamespace, out: Path) -> None:
+    """A program submission (C) whose build and program try what the Python attacks try."""
+    from microgpt_spec.grading.protocol import VERSION
+
+    values = targets(world, out, "program_attack")
+    fills = {"@SECRET@": values["secret"], "@CANARY@": values["canary"], "@OUTSIDE@": values["outside"],
+             "@PROJECT_FILE@": values["project_file"], "@TCP_PORT@": str(values["tcp_port"]),
+             "@VICTIM@": str(values["victims"][0]), "@PROTOCOL@": str(VERSION)}
+    folder.mkdir()
+    for source in PROGRAM_ATTACK.iterdir():
+        text = source.read_text()
+        for mark, value in fills.items():
+            text = text.replace(mark, value)
+        (folder / source.name).write_text(text)
 
 
 def write_awkward_entries(folder: Path) -> None:
@@ -267,7 +289,7 @@ def test_the_grade_ends_normally_with_a_gradebook(battery):
     assert battery.outcome["exit"] == 0, battery.outcome["stderr"][-3000:]
     rows = gradebook(battery)
     expected = {"honest", "honest_too", "SHOUTING", "caf_", "gradebook.csv-2", "huge", "deep", *ATTACK_NAMES}
-    assert set(rows) == expected
+    assert set(rows) == expected | ({"program_attack"} if HAS_CC else set())
 
 
 def test_every_kernel_wall_was_up_for_every_submission(battery):
@@ -277,6 +299,18 @@ def test_every_kernel_wall_was_up_for_every_submission(battery):
     for name in ATTACK_NAMES:
         assert report(battery, name)["sandbox"]["walls"] == walls, name
     assert "sandbox of every submission" in battery.outcome["stdout"]
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler (cc) on this machine: the program attack cannot be built")
+def test_a_program_submission_and_its_build_are_walled_in_too(battery):
+    walls = report(battery, "program_attack")["sandbox"]["walls"]
+    honest = report(battery, "honest")["sandbox"]["walls"]
+    assert [(w["name"], w["active"]) for w in walls] == [(w["name"], w["active"]) for w in honest]
+    printed = (battery.out / "program_attack" / "submission-output.txt").read_text(errors="replace")
+    assert "refused: read the root-only secret" in printed, printed[:2000]  # the program did run
+    assert "refused: run another program" in printed
+    assert "ESCAPED" not in printed, printed[:2000]
+    assert battery.world.token not in printed
 
 
 def test_no_attack_escaped(battery):

@@ -53,11 +53,12 @@ def landlock_abi() -> int:
 
 
 def restrict_files_and_network(read: Iterable[str], list_only: Iterable[str], write: Iterable[str],
-                               devices: Iterable[str]) -> str:
+                               devices: Iterable[str], execute: Iterable[str] = ()) -> str:
     """Allow reading the trees `read`, listing (not reading) the folders `list_only`, reading
-    and writing inside `write`, and reading and writing the device files `devices`
-    (/dev/null); nothing else of the file system, no TCP/UDP, no signals or abstract sockets
-    outside this process's domain. Returns what is handled."""
+    and writing inside `write`, reading and writing the device files `devices` (/dev/null),
+    and reading and running the programs in `execute` (files or trees: a program backend's
+    own program and its loader); nothing else of the file system, no TCP/UDP, no signals or
+    abstract sockets outside this process's domain. Returns what is handled."""
     import landlockpy
     from landlockpy import AccessFS, Ruleset
 
@@ -78,6 +79,9 @@ def restrict_files_and_network(read: Iterable[str], list_only: Iterable[str], wr
             ruleset.allow_path(path, writing)
         for path in devices:
             ruleset.allow_path(path, AccessFS.READ_FILE | AccessFS.WRITE_FILE)
+        for path in execute:
+            running = AccessFS.READ_FILE | AccessFS.EXECUTE
+            ruleset.allow_path(path, running | AccessFS.READ_DIR if os.path.isdir(path) else running)
         ruleset.restrict()
         return _landlock_detail(abi, ruleset.handled_net, ruleset.scoped)
 
@@ -126,10 +130,17 @@ def seccomp_available() -> str | None:
     return None
 
 
-def install_syscall_filter() -> str:
+#: The system calls a program backend needs beyond a Python worker: `exec` replaces the
+#: worker by the submission's program (Landlock says which files may be run); `processes`
+#: lets a build run a compiler's stages (inside the PID namespace: they die with it).
+ALLOWANCES = {"exec": ("execve", "execveat"), "processes": ("fork", "vfork", "execve", "execveat")}
+
+
+def install_syscall_filter(allow: tuple[str, ...] = ()) -> str:
     """Refuse (EPERM) what REFUSED_SYSCALLS lists, threads aside every clone, clone3
     (ENOSYS: the C library then falls back to clone, whose flags a filter can read), signals
-    to any process but this one, raising limits and typing into a terminal."""
+    to any process but this one, raising limits and typing into a terminal. `allow` names
+    ALLOWANCES to leave out of the refusals."""
     reason = seccomp_available()
     if reason:
         raise WallUnavailable(reason)
@@ -138,14 +149,17 @@ def install_syscall_filter() -> str:
     me = os.getpid()
     refuse = sc.ERRNO(errno.EPERM)
     rules = sc.SyscallFilter(sc.ALLOW)
-    known = [n for names in REFUSED_SYSCALLS.values() for n in names if _known(sc, n)]
-    skipped = [n for names in REFUSED_SYSCALLS.values() for n in names if n not in known]
+    allowed = {name for allowance in allow for name in ALLOWANCES[allowance]}
+    refused = [n for names in REFUSED_SYSCALLS.values() for n in names if n not in allowed]
+    known = [n for n in refused if _known(sc, n)]
+    skipped = [n for n in refused if n not in known]
     try:
         for name in known:
             rules.add_rule(refuse, name)
         if _known(sc, "clone3"):
             rules.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
-        rules.add_rule(refuse, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+        if "processes" not in allow:
+            rules.add_rule(refuse, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
         for flag in CLONE_NAMESPACES:
             rules.add_rule(refuse, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
         for name in ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
@@ -157,8 +171,13 @@ def install_syscall_filter() -> str:
     except (OSError, ValueError, RuntimeError) as error:  # a rule that must hold could not be made
         raise WallUnavailable(f"libseccomp could not build the filter ({error})") from None
     note = f" (not known to this libseccomp: {', '.join(skipped)})" if skipped else ""
-    return "no processes, programs, sockets, ptrace, pidfd, mknod, links, mounts, namespaces, " \
-           "raised limits, or signals to others" + note
+    if "processes" in allow:
+        refusing = "no sockets"
+    elif "exec" in allow:
+        refusing = "no processes (exec of the submission's own program only), sockets"
+    else:
+        refusing = "no processes, programs, sockets"
+    return refusing + ", ptrace, pidfd, mknod, links, mounts, namespaces, raised limits, or signals to others" + note
 
 
 def _known(sc, name: str) -> bool:

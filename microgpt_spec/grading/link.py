@@ -71,6 +71,8 @@ class LinkConfig:
     separate_uid: bool = True  # as root, run each worker under a uid of its own where possible
     required_walls: tuple[str, ...] = ()  # the walls the grader's probe raised: every worker must
     program: tuple[str, ...] = ()  # a backend that is a program (microgpt_spec.programs): its command
+    build: tuple[str, ...] = ()  # ... and its build, run once in a worker of its own before it
+    build_dir: str = ""  # where the build writes and the program is run from
     sandboxed: bool = True  # False: a program started as it is, for a learner's own run (no walls)
 
     @classmethod
@@ -79,6 +81,7 @@ class LinkConfig:
         data["limits"] = Limits(**data.get("limits", {}))
         data["required_walls"] = tuple(data.get("required_walls", ()))
         data["program"] = tuple(data.get("program", ()))
+        data["build"] = tuple(data.get("build", ()))
         return cls(**data)
 
 
@@ -94,7 +97,7 @@ class TestRecord:
 class WorkerProcess:
     """One worker: the process and the two pipe ends the grader holds."""
 
-    def __init__(self, config: LinkConfig, probe: bool = False) -> None:
+    def __init__(self, config: LinkConfig, probe: bool = False, building: bool = False) -> None:
         to_worker_r, self.to_worker = os.pipe()
         self.from_worker, from_worker_w = os.pipe()
         os.set_blocking(self.to_worker, False)
@@ -106,6 +109,8 @@ class WorkerProcess:
             "cpu_seconds": int(limits.submission_seconds) + 1, "output_bytes": limits.output_bytes,
             "separate_uid": config.separate_uid, "required": list(config.required_walls),
             "parent": os.getpid(), "probe": probe,
+            "mode": "build" if building else ("program" if config.program else "python"),
+            "program": list(config.program), "build": list(config.build), "build_dir": config.build_dir,
         }
         with open(config.output_path, "ab") as output:
             self.process = subprocess.Popen(
@@ -209,6 +214,7 @@ class Link:
         self.callback_error: BaseException | None = None
         self.rngs = RngMirror()
         self.last_async = 0
+        self.built = False
 
     # ------------------------------------------------------------- tests
     def begin_test(self, area: str | None) -> None:
@@ -234,6 +240,8 @@ class Link:
         self.pending.clear()
         self.reads.clear()
         self.rngs = RngMirror()
+        if self.config.sandboxed and self.config.build and not self.built:
+            self.run_build()
         if self.config.sandboxed:
             self.worker = WorkerProcess(self.config)
             self.reader = protocol.Reader(self.worker.from_worker)
@@ -258,6 +266,31 @@ class Link:
                 f"the program speaks protocol version {short_text(repr(spoken), '?', 20)}, this microgpt-spec "
                 f"{protocol.VERSION}: its `ready` message must say \"protocol\": {protocol.VERSION} (docs/protocol.md)")
             raise self.import_failure
+
+    def run_build(self) -> None:
+        """A program backend's build, in a worker of its own inside the walls, once per
+        submission; a failed build is the submission's import failure, with what it printed."""
+        self.worker = WorkerProcess(self.config, building=True)
+        self.reader = protocol.Reader(self.worker.from_worker)
+        self.confined_walls = self.first_message("confined")
+        outcome = self.first_message("built").get("built")
+        self.drop_worker()
+        if not isinstance(outcome, dict) or outcome.get("status") != 0:
+            detail = short_text(outcome.get("detail") if isinstance(outcome, dict) else None, "it did not finish", 200)
+            self.import_failure = SubmissionImportFailed(
+                f"the build failed ({detail}): {printable(' '.join(self.config.build))[:300]}\n"
+                f"{self.log_tail()}")
+            raise self.import_failure
+        self.built = True
+
+    def log_tail(self, size: int = 2000) -> str:
+        try:
+            with open(self.config.output_path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - size))
+                return printable(log.read().decode("utf-8", "replace").strip())
+        except OSError:
+            return ""
 
     def first_message(self, expected: str) -> Any:
         """The worker's start-up messages: first the walls it raised (sent before it read a
@@ -289,13 +322,7 @@ class Link:
         (a learner's own run: the grader reports the output on its own)."""
         if self.config.sandboxed or not self.config.output_path:
             return ""
-        try:
-            with open(self.config.output_path, "rb") as log:
-                log.seek(0, os.SEEK_END)
-                log.seek(max(0, log.tell() - size))
-                text = log.read().decode("utf-8", "replace").strip()
-        except OSError:
-            return ""
+        text = self.log_tail(size)
         return f"\nwhat it printed last on stderr:\n{text}" if text else ""
 
     @property

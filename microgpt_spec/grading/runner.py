@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Callable
 
 from microgpt_spec.grading.failures import printable
-from microgpt_spec.grading.link import Limits
+from microgpt_spec.grading.link import Limits, worker_environment
+from microgpt_spec.programs import MANIFEST_NAME, ProgramError, read_manifest
 from microgpt_spec.grading.remote import CONFIG_ENVIRONMENT
 from microgpt_spec.grading.rubric import Rubric
 from microgpt_spec.registry import names_a_backend
@@ -180,6 +181,7 @@ def run_submission(submission: Path, options: RunOptions, exclude: tuple[Path, .
             "progress_path": str(paths["progress"]),
             "submission_root": str(work / "code"), "limits": limits_as_dict(options.limits),
             "separate_uid": options.separate_uid, "required_walls": list(options.required_walls or ()),
+            **program_settings(code, work / "build"),
         }
         paths["config"].write_text(json.dumps(config), encoding="utf-8")
         run = _run_pytest(paths, options, on_progress)
@@ -189,6 +191,34 @@ def run_submission(submission: Path, options: RunOptions, exclude: tuple[Path, .
         shutil.rmtree(work, ignore_errors=True)
     run.wall_seconds = time.monotonic() - started
     return run
+
+
+def program_settings(code: Path, build_dir: Path) -> dict:
+    """For a submission that is a program (its folder holds microgpt-backend.toml): the command
+    and build the worker runs, with {here} its copy and {build} a folder of its own. The
+    manifest is read by the grader (TOML: parsing runs none of its code)."""
+    if not (code.is_dir() and (code / MANIFEST_NAME).is_file()):
+        return {}
+    try:
+        manifest = read_manifest(code / MANIFEST_NAME)
+    except ProgramError as error:
+        raise SubmissionError(f"{code.name}: {printable(str(error).replace(str(code), code.name))}") from None
+    build_dir.mkdir(mode=0o700)
+    return {"program": resolved(manifest.expand(manifest.command, build_dir), code),
+            "build": resolved(manifest.expand(manifest.build, build_dir), code) if manifest.build else [],
+            "build_dir": str(build_dir)}
+
+
+def resolved(argv: list[str], code: Path) -> list[str]:
+    """The command with its program as a full path, found on the workers' PATH."""
+    program = argv[0]
+    if os.sep not in program:
+        found = shutil.which(program, path=worker_environment("")["PATH"])
+        if found is None:
+            raise SubmissionError(f"{code.name}: needs `{printable(program)}`, which the grading machine "
+                                  "does not have")
+        program = os.path.realpath(found)
+    return [program, *argv[1:]]
 
 
 def copy_submission(submission: Path, destination: Path, exclude: tuple[Path, ...] = ()) -> Path:

@@ -45,6 +45,12 @@ KERNEL_WALLS = ("namespaces", "capabilities", "landlock", "seccomp")
 #: Where the shared libraries that Python's extension modules load live.
 SYSTEM_LIBRARIES = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
 READABLE_DEVICES = ("/dev/urandom", "/dev/random", "/dev/zero")
+#: What a program backend's build may run and read: the compilers and their parts.
+SYSTEM_PROGRAMS = ("/usr/bin", "/bin", "/usr/lib", "/usr/libexec", "/lib", "/lib64", "/usr/local/bin")
+#: What a build or a program may read beyond the libraries: headers, shared data.
+SYSTEM_SHARED = ("/usr/include", "/usr/local/include", "/usr/share")
+#: The dynamic loader, which the kernel opens to run a program (so it needs the right to run).
+ELF_LOADERS = ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
 WRITABLE_DEVICES = ("/dev/null",)
 #: The packages of this project whose folders the worker may never read.
 PROJECT_PACKAGES = ("microgpt_spec", "microgpt_spec.spec", "microgpt_spec.backends",
@@ -79,6 +85,24 @@ class Plan:
     separate_uid: bool = True
     required: tuple[str, ...] = ()  # walls that must come up, or the worker refuses to run
     disk_mb: int = 64  # all it may write, where its folder can be a tmpfs of its own
+    # A backend that is a program (microgpt_spec.programs): "build" runs its build, which may
+    # start the compiler's processes and writes only `build_dir`; "program" then replaces the
+    # worker by `program`, which may run nothing else. "python": the usual worker.
+    mode: str = "python"
+    build_dir: str = ""
+    program: str = ""
+
+    def executables(self) -> list[str]:
+        """What this worker may run: the build's tools, or the program and its loader."""
+        if self.mode == "build":
+            return [p for p in SYSTEM_PROGRAMS if os.path.exists(p)]
+        if self.mode == "program":
+            loaders = [os.path.realpath(p) for p in ELF_LOADERS if os.path.exists(p)]
+            return sorted({os.path.realpath(self.program), *loaders})
+        return []
+
+    def syscall_allowances(self) -> tuple[str, ...]:
+        return {"build": ("processes",), "program": ("exec",)}.get(self.mode, ())
 
 
 class SandboxFailure(Exception):
@@ -95,9 +119,9 @@ def confine(plan: Plan) -> list[Wall]:
     die_with_parent(plan.grader_pid, in_new_pid_namespace=walls[-1].active)
     walls.append(_attempt("capabilities", kernel.drop_capabilities))
     walls.append(_attempt("landlock", lambda: kernel.restrict_files_and_network(
-        *readable_paths(plan.code), write=[plan.workdir],
-        devices=[d for d in WRITABLE_DEVICES if os.path.exists(d)])))
-    walls.append(_attempt("seccomp", kernel.install_syscall_filter))
+        *readable_paths(plan.code, program_paths(plan)), write=writable_paths(plan),
+        devices=[d for d in WRITABLE_DEVICES if os.path.exists(d)], execute=plan.executables())))
+    walls.append(_attempt("seccomp", lambda: kernel.install_syscall_filter(plan.syscall_allowances())))
     missing = [w for w in walls if w.name in plan.required and not w.active]
     if missing:
         raise SandboxFailure("; ".join(f"{w.name}: {w.detail}" for w in missing))
@@ -148,6 +172,8 @@ def switch_user(plan: Plan) -> str:
                                      "(TMPDIR in a private folder); the kernel walls confine it")
     uid = SEPARATE_UID_BASE + os.getpid()
     _give_to(uid, plan.workdir, plan.code)
+    if plan.build_dir:  # a program's build: written by the build's worker, run by the next ones
+        _give_build_to(uid, plan.build_dir, writable=plan.mode == "build")
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
@@ -163,6 +189,20 @@ def _give_to(uid: int, workdir: str, code: str) -> None:
         for name in files:
             os.chown(os.path.join(folder, name), uid, uid)
             os.chmod(os.path.join(folder, name), 0o400)
+
+
+def _give_build_to(uid: int, build_dir: str, writable: bool) -> None:
+    """Hand a program's build folder to `uid`: writable for the build, then read and run only
+    (the programs it made keep the right to run)."""
+    write = 0o200 if writable else 0
+    for folder, _, files in os.walk(build_dir):
+        os.chown(folder, uid, uid)
+        os.chmod(folder, 0o500 | write)
+        for name in files:
+            path = os.path.join(folder, name)
+            runs = os.stat(path).st_mode & stat.S_IXUSR
+            os.chown(path, uid, uid)
+            os.chmod(path, 0o400 | write | (0o100 if runs else 0))
 
 
 def reachable_by_others(folder: str) -> bool:
@@ -235,14 +275,27 @@ def project_folders() -> list[str]:
     return sorted(folders)
 
 
-def readable_paths(code: str) -> tuple[list[str], list[str]]:
-    """(trees it may read, folders it may only list): Python, the system's libraries and the
-    submission, minus this project's folders. A root that holds one of them is opened up
-    child by child around it."""
+def program_paths(plan: Plan) -> list[str]:
+    """What a program backend's worker may read beyond a Python worker: the build, the
+    system's programs, headers and shared data (a compiler's, Node's)."""
+    if plan.mode == "python":
+        return []
+    extra = [plan.build_dir] if plan.build_dir else []
+    return extra + [p for p in SYSTEM_PROGRAMS + SYSTEM_SHARED if os.path.exists(p)]
+
+
+def writable_paths(plan: Plan) -> list[str]:
+    return [plan.workdir, plan.build_dir] if plan.mode == "build" else [plan.workdir]
+
+
+def readable_paths(code: str, extra: list[str] = ()) -> tuple[list[str], list[str]]:
+    """(trees it may read, folders it may only list): Python, the system's libraries, the
+    submission and `extra`, minus this project's folders. A root that holds one of them is
+    opened up child by child around it."""
     holes = project_folders()
     trees: list[str] = [code, *(d for d in READABLE_DEVICES if os.path.exists(d))]
     listed: list[str] = []
-    for root in python_roots() + [p for p in SYSTEM_LIBRARIES if os.path.exists(p)]:
+    for root in python_roots() + [p for p in (*SYSTEM_LIBRARIES, *extra) if os.path.exists(p)]:
         _open_around(os.path.realpath(root), holes, trees, listed)
     return sorted(set(trees)), sorted(set(listed))
 

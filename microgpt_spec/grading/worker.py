@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -112,7 +113,8 @@ def plan_from(config: dict) -> sandbox.Plan:
         workdir=config["workdir"], code=config["submission_root"], memory_mb=config["memory_mb"],
         cpu_seconds=config["cpu_seconds"], output_bytes=config["output_bytes"], grader_pid=config["parent"],
         pipe_fds=(config["rfd"], config["wfd"]), separate_uid=config.get("separate_uid", True),
-        required=tuple(config.get("required", ())))
+        required=tuple(config.get("required", ())), mode=config.get("mode", "python"),
+        build_dir=config.get("build_dir", ""), program=(config.get("program") or [""])[0])
 
 
 def main() -> None:
@@ -130,6 +132,11 @@ def main() -> None:
     protocol.write_all(wfd, protocol.frame({"confined": walls, "version": protocol.VERSION, "seconds": seconds}))
     if config.get("probe"):
         return
+    if plan_from(config).mode == "build":
+        build_program(config)
+        return
+    if plan_from(config).mode == "program":
+        become_program(config)  # does not return
     os.chdir(workdir)
     sys.dont_write_bytecode = True
     budget = {"left": config["output_bytes"] - 4096}
@@ -148,6 +155,35 @@ def main() -> None:
     info["refev"] = policy.reference_events
     protocol.write_all(wfd, protocol.frame({"ready": info}))
     Worker(backend, rfd, wfd, policy, code_root).serve()
+
+
+def build_program(config: dict) -> None:
+    """A program backend's build, inside the walls: its compiler may start processes (they die
+    with the worker's PID namespace) and write only the build folder. Says how it ended."""
+    try:
+        done = subprocess.run(config["build"], cwd=config["submission"], stdin=subprocess.DEVNULL,
+                              stdout=1, stderr=2, env=dict(os.environ))
+        status = done.returncode
+        detail = "" if status == 0 else f"exit status {status}"
+    except OSError as error:
+        status, detail = 127, f"could not start {config['build'][0]}: {error.strerror}"
+    protocol.write_all(config["wfd"], protocol.frame({"built": {"status": status, "detail": detail}}))
+
+
+def become_program(config: dict) -> None:
+    """Replace this worker by the submission's program, which inherits every wall: the
+    protocol's pipes become its standard input and output; standard error stays the log."""
+    os.chdir(config["submission"])
+    os.dup2(config["rfd"], 0)
+    os.dup2(config["wfd"], 1)
+    argv = config["program"]
+    try:
+        os.execv(argv[0], argv)
+    except OSError as error:
+        message = {"import_failed": {"type": "OSError", "message": f"could not start {argv[0]}: {error.strerror}",
+                                     "kind": "exception"}}
+        protocol.write_all(1, protocol.frame(message))
+        os._exit(1)
 
 
 def describe_backend(backend: Any) -> dict:
