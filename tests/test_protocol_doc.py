@@ -15,7 +15,8 @@ DOC = (Path(__file__).parents[1] / "docs" / "protocol.md").read_text(encoding="u
 NAMED = set(re.findall(r"`([a-z_]+)`", DOC))
 
 
-@pytest.mark.parametrize("table", ["REQUESTS", "REPLY_FIELDS", "CALLBACK_FIELDS", "STARTUP", "ERROR_FIELDS", "TAGS"])
+@pytest.mark.parametrize("table", ["REQUESTS", "REPLY_FIELDS", "CALLBACK_FIELDS", "STARTUP", "ERROR_FIELDS", "TAGS",
+                                   "DRAW_FIELDS"])
 def test_the_page_names_everything_declared(table):
     missing = sorted(set(getattr(protocol, table)) - NAMED)
     assert missing == [], f"docs/protocol.md does not describe {table} {missing}"

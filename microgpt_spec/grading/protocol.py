@@ -122,12 +122,24 @@ CALLBACK_FIELDS = {
     "kwargs": "its keyword arguments: [[name, value], ...]",
 }
 
+#: Sent by a backend that is a program (microgpt_spec.programs) instead of a reply, while a
+#: call is under way: `{"draw": {...}}` with these fields, for numbers of one of the grader's
+#: random generators. The grader answers {"r": [numbers]}, drawn from the spec's own generator.
+DRAW_FIELDS = {
+    "k": "the generator: the key it arrived under ({rng: {k: key}})",
+    "dist": "random (rng.random()) or gauss (rng.gauss(mu, sigma))",
+    "n": "how many numbers (at most 2^20)",
+    "mu": "gauss: the mean",
+    "sigma": "gauss: the standard deviation",
+}
+
 #: The worker's first messages, in this order.
 STARTUP = {
     "confined": "the sandbox's walls, raised before the submission was read: [{name, active, detail}, ...]; "
                 "with `version` (this module's VERSION) and `seconds` (how long raising them took)",
     "sandbox_failed": "instead of confined: a wall the grader requires could not be raised (text); the worker ends",
-    "ready": "the submission is imported: {name, version, precision, methods} of its backend",
+    "ready": "the submission is imported: {name, version, precision, methods} of its backend; a program "
+             "adds `protocol`, the VERSION it speaks",
     "import_failed": "instead of ready: importing the submission failed (an error); the worker ends",
 }
 
