@@ -65,7 +65,7 @@ static void attention_backward(const Workspace *ws, const Trace *tr, int l, int 
     const double inverse_sqrt_d = pow(pow((double)d, 0.5), -1.0);
     const double *q = tr->q + l * E;
     for (int h = 0; h < c->n_head; h++) {
-        const double *w = tr->attn + ((size_t)l * c->n_head + h) * c->block_size;
+        const double *w = tr->attn + (size_t)l * c->n_head * c->block_size + (size_t)h * T; /* as attention() wrote them */
         const double *dout = dheads + h * d;
         double dw[T], dscore[T], dot = 0.0;
         for (int s = 0; s < T; s++) {
