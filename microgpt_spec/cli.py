@@ -16,6 +16,7 @@ import pkgutil
 import sys
 
 from microgpt_spec import __version__, commands
+from microgpt_spec.runs import RunError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         return int(args.run(args) or 0)
-    except CommandError as error:
+    except (CommandError, RunError) as error:
         print(f"microgpt-spec {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -44,6 +44,16 @@ def make_config(vocab_size: int, overrides: Mapping[str, int] | None = None) -> 
     return Config(vocab_size=vocab_size, **overrides)
 
 
+def shuffled_documents(docs: Iterable[str], seed: int) -> tuple[list[str], random.Random]:
+    """The recipe's first step, which every run and every golden trace starts with: one
+    `random.Random(seed)` shuffles the documents, and the same generator, right after,
+    draws the initial weights (and later the samples). Returns both."""
+    rng = random.Random(seed)
+    docs = list(docs)
+    rng.shuffle(docs)
+    return docs, rng
+
+
 def plain_copy(params: Params) -> Params:
     """A copy of `params` as nested lists of plain floats (from lists or arrays)."""
     return {name: [[float(x) for x in row] for row in rows] for name, rows in params.items()}
@@ -62,9 +72,7 @@ def reference_run(
 ) -> RunResult:
     """Shuffle, tokenize, init, train and sample, drawing every random number from one
     `random.Random(seed)` in the reference's order."""
-    rng = random.Random(seed)
-    docs = list(docs)
-    rng.shuffle(docs)
+    docs, rng = shuffled_documents(docs, seed)
     tokenizer = backend.build_tokenizer(docs)
     run_config = make_config(tokenizer.vocab_size, config)
     params = backend.init_params(run_config, rng)

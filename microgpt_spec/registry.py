@@ -113,10 +113,9 @@ def no_backend_message() -> str:
     return (
         "Choose the implementation with --backend, one of:\n"
         f"  --backend=pure                   a registered name ({names})\n"
-        "  --backend=path/to/mine.py        a file defining Backend (or a folder holding one)\n"
+        "  --backend=path/to/mine.py        a file defining Backend, or a folder (a package, or a program\n"
+        f"                                   with its {MANIFEST_NAME}: docs/adding-a-backend.md)\n"
         "  --backend=my_pkg.impl:Backend    a module and attribute\n"
-        "  --backend=path/to/folder         a program in any language, described by its\n"
-        f"                                   {MANIFEST_NAME} (docs/adding-a-backend.md)\n"
         "  --backend='exec:node mine.js'    a program speaking the protocol on stdin/stdout"
     )
 

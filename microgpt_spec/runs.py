@@ -30,7 +30,6 @@ Two options go beyond the reference (each is the reference when left at its defa
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import re
@@ -40,9 +39,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from microgpt_spec.checkpoint import Checkpoint, CheckpointError, DataSource, Evaluation, load
-from microgpt_spec.cli import CommandError
 from microgpt_spec.data import NAMES_PATH, DataError, load_docs, sha256_of
-from microgpt_spec.recipe import SHAPE_FIELDS, make_config, plain_copy
+from microgpt_spec.recipe import make_config, plain_copy, shuffled_documents
 from microgpt_spec.progress import SessionClock
 from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend, registered_backends
 from microgpt_spec.spec import contract
@@ -51,44 +49,14 @@ from microgpt_spec.spec.contract import TrainResult, zeros_like
 
 LONG_DOCS_POLICIES = ("truncate", "skip", "refuse")
 
+
+class RunError(Exception):
+    """A run cannot start or go on (data that does not fit, a part not written, a backend
+    that breaks the contract); the message says why, for a person. The command line shows
+    it as it is; the run itself knows nothing of the command line."""
+
 #: A chunk of training steps aims to last about this long: what Ctrl-C can lose at most.
 CHUNK_SECONDS = 1.0
-
-
-# --------------------------------------------------------------------- option types
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A fraction f with 0 <= f < 1 (the share of documents held out)."""
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--n-layer --n-embd --n-head --block-size (None when not given)."""
-    defaults = Config()
-    for name in SHAPE_FIELDS:
-        parser.add_argument(
-            f"--{name.replace('_', '-')}",
-            dest=name,
-            type=positive_int,
-            metavar="N",
-            help=f"model shape (default: {getattr(defaults, name)})",
-        )
 
 
 # --------------------------------------------------------------------- backends
@@ -96,7 +64,7 @@ def load_backend(spec: str) -> LoadedBackend:
     try:
         return find_backend(spec)
     except BackendLoadError as error:
-        raise CommandError(str(error)) from None
+        raise RunError(str(error)) from None
 
 
 def backend_to_record(spec: str) -> str:
@@ -131,18 +99,18 @@ def contract_method(backend: Any, method: str) -> Callable[..., Any]:
     try:
         return getattr(backend, method)
     except AttributeError:
-        raise CommandError(not_written(method, "")) from None
+        raise RunError(not_written(method, "")) from None
 
 
 @contextmanager
 def parts_written(method: str) -> Iterator[None]:
-    """Inside the block, NotImplementedError becomes a CommandError that says which part
+    """Inside the block, NotImplementedError becomes a RunError that says which part
     is missing and which area of the spec to finish first (`method` is the contract
     method the block calls)."""
     try:
         yield
     except NotImplementedError as error:
-        raise CommandError(not_written(method, str(error))) from None
+        raise RunError(not_written(method, str(error))) from None
 
 
 def not_written(method: str, message: str) -> str:
@@ -177,7 +145,7 @@ def read_docs(path: Path) -> list[str]:
     try:
         return load_docs(path)
     except DataError as error:
-        raise CommandError(str(error)) from None
+        raise RunError(str(error)) from None
 
 
 def fits(doc: str, block_size: int) -> bool:
@@ -201,7 +169,7 @@ def apply_long_docs(docs: list[str], block_size: int, policy: str, path: Path) -
     room = f"(block_size {block_size} holds BOS + {block_size - 1} characters + the closing BOS)"
     if policy == "refuse":
         longest = max(len(doc) for doc in long_docs)
-        raise CommandError(
+        raise RunError(
             f"{count} {room}, e.g. {long_docs[0][:40]!r}. Use --block-size {longest + 1} to fit them all, "
             "--long-docs truncate to train on their first block_size positions (what the reference "
             "does), or --long-docs skip to leave them out."
@@ -209,7 +177,7 @@ def apply_long_docs(docs: list[str], block_size: int, policy: str, path: Path) -
     if policy == "skip":
         kept = [doc for doc in docs if fits(doc, block_size)]
         if not kept:
-            raise CommandError(f"{count}: every one; --long-docs skip leaves nothing to train on")
+            raise RunError(f"{count}: every one; --long-docs skip leaves nothing to train on")
         return kept, f"notice: {count} {room}; skipped them (--long-docs skip)."
     return docs, (
         f"notice: {count} {room}; training sees only their first {block_size} positions, as the "
@@ -227,8 +195,7 @@ def prepare_documents(
     right after the shuffle.
     """
     docs, notice = apply_long_docs(read_docs(path), block_size, policy, path)
-    rng = random.Random(seed)
-    rng.shuffle(docs)
+    docs, rng = shuffled_documents(docs, seed)
     source = DataSource(
         path=str(path),
         sha256=sha256_of(path),
@@ -247,11 +214,11 @@ def heldout_count(num_docs: int, holdout: float) -> int:
     """
     count = round(holdout * num_docs)
     if holdout > 0 and count == 0:
-        raise CommandError(
+        raise RunError(
             f"--holdout {holdout} of {num_docs} documents holds out none: give a larger fraction or 0"
         )
     if count >= num_docs:
-        raise CommandError(f"--holdout {holdout} of {num_docs} documents leaves none to train on")
+        raise RunError(f"--holdout {holdout} of {num_docs} documents leaves none to train on")
     return count
 
 
@@ -268,7 +235,7 @@ def encode_all(tokenizer: Any, docs: Sequence[str]) -> list[list[int]]:
         with parts_written("build_tokenizer"):  # the tokenizer's own methods are that part's
             return [list(tokenizer.sequence(doc)) for doc in docs]
     except (KeyError, ValueError) as error:
-        raise CommandError(f"a document cannot be encoded: {error}") from None
+        raise RunError(f"a document cannot be encoded: {error}") from None
 
 
 def build_tokenizer(backend: Any, docs: Sequence[str]) -> Any:
@@ -290,23 +257,18 @@ def check_same_chars(expected: Sequence[str], found: Sequence[str], what: str) -
         parts.append(f"characters outside the checkpoint's vocabulary: {extra!r}")
     if missing:
         parts.append(f"the checkpoint's characters {missing!r} do not occur")
-    raise CommandError(
+    raise RunError(
         f"{what} does not have the checkpoint's vocabulary of {len(expected)} characters: "
         + "; ".join(parts or ["the characters are in another order"])
     )
 
 
 # --------------------------------------------------------------------- a fresh run
-def config_overrides(args: Any) -> dict[str, int]:
-    """The model options the user gave (--n-layer, --n-embd, --n-head, --block-size)."""
-    return {name: getattr(args, name) for name in SHAPE_FIELDS if getattr(args, name, None) is not None}
-
-
 def build_config(vocab_size: int, overrides: dict[str, int]) -> Config:
     try:
         return make_config(vocab_size, overrides)
     except ValueError as error:
-        raise CommandError(f"the model options do not make a valid model: {error}") from None
+        raise RunError(f"the model options do not make a valid model: {error}") from None
 
 
 def fresh_state(
@@ -388,7 +350,7 @@ def train_in_chunks(
     evaluation (run with the clock paused) in none.
 
     Ctrl-C (KeyboardInterrupt) anywhere raises `Interrupted` with the last complete state;
-    a loss that is not finite raises `Diverged` (a CommandError) with the state before it.
+    a loss that is not finite raises `Diverged` (a RunError) with the state before it.
     The caller saves either state.
     """
     clock = clock or SessionClock()
@@ -431,7 +393,7 @@ def run_chunk(
     losses = [float(x) for x in result.losses]
     expected = stop - state.next_step
     if len(losses) != expected:
-        raise CommandError(f"the backend returned {len(losses)} losses for {expected} steps")
+        raise RunError(f"the backend returned {len(losses)} losses for {expected} steps")
     if len(seconds) != expected:  # a backend that does not call on_step: share the time out
         seconds = [(sum(seconds) + clock.lap()) / expected] * expected
     check_finite(losses, state)
@@ -461,8 +423,8 @@ def call_train(
                                    on_step=on_step)
     except NotImplementedError as error:
         if schedule.batch_size > 1:
-            raise CommandError(no_batches(backend, f"its train raised NotImplementedError: {error}")) from None
-        raise CommandError(not_written("train", str(error))) from None
+            raise RunError(no_batches(backend, f"its train raised NotImplementedError: {error}")) from None
+        raise RunError(not_written("train", str(error))) from None
 
 
 def no_batches(backend: Any, why: str) -> str:
@@ -473,7 +435,7 @@ def no_batches(backend: Any, why: str) -> str:
     )
 
 
-class Diverged(CommandError):
+class Diverged(RunError):
     """A loss is not finite; `state` is the last state before it."""
 
     def __init__(self, message: str, state: Checkpoint) -> None:
@@ -603,17 +565,17 @@ def decode(ids: Sequence[int], chars: Sequence[str]) -> str:
     bos = len(chars)
     bad = [i for i in ids if not (isinstance(i, int) or hasattr(i, "__index__")) or not 0 <= int(i) <= bos]
     if bad:
-        raise CommandError(f"the backend's generate returned token ids outside 0..{bos}: {bad[:5]}")
+        raise RunError(f"the backend's generate returned token ids outside 0..{bos}: {bad[:5]}")
     return "".join(chars[int(i)] for i in ids if int(i) != bos)
 
 
 def check_temperature(temperature: float) -> None:
     if not (temperature > 0 and math.isfinite(temperature)):
-        raise CommandError(f"--temperature must be a positive number, got {temperature}")
+        raise RunError(f"--temperature must be a positive number, got {temperature}")
 
 
 def load_checkpoint(path: str | Path, *, with_history: bool = True) -> Checkpoint:
     try:
         return load(path, with_history=with_history)
     except CheckpointError as error:
-        raise CommandError(str(error)) from None
+        raise RunError(str(error)) from None

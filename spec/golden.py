@@ -46,6 +46,7 @@ import numpy as np
 
 from microgpt_spec import data as data_package
 from microgpt_spec.files import write_atomically
+from microgpt_spec.recipe import shuffled_documents
 from microgpt_spec.spec import oracle
 from microgpt_spec.spec.contract import AdamHyper, Config, Params, Schedule, param_shapes
 
@@ -158,9 +159,7 @@ def start_of_run(recipe: dict[str, Any]) -> RunStart:
             f"{path} is not the file the golden traces were made from (sha256 "
             f"{recipe['data_sha256']}); if the change is intended, run `{REGENERATE_COMMAND}`"
         )
-    docs = data_package.load_docs(path)
-    rng = random.Random(recipe["seed"])
-    rng.shuffle(docs)
+    docs, rng = shuffled_documents(data_package.load_docs(path), recipe["seed"])
     chars = oracle.vocabulary(docs)
     config = Config(**recipe["config"])
     if config.vocab_size != len(chars) + 1:

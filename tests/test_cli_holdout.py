@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from microgpt_spec import checkpoint, runs
 from microgpt_spec.artifacts import read_metrics_csv
-from microgpt_spec.cli import CommandError
 from microgpt_spec.recipe import reference_run
 from microgpt_spec.registry import BackendLoadError, find_backend
 from microgpt_spec.runs import (
@@ -79,7 +78,7 @@ def test_holdout_zero_holds_out_nothing(names_file):
 def test_the_held_out_count_is_the_rounded_fraction(num_docs, fraction):
     count = round(fraction * num_docs)
     if (fraction > 0 and count == 0) or count == num_docs:  # holds out nothing, or everything
-        with pytest.raises(CommandError):
+        with pytest.raises(runs.RunError):
             heldout_count(num_docs, fraction)
         return
     assert heldout_count(num_docs, fraction) == count

@@ -44,18 +44,16 @@ from microgpt_spec.cli import CommandError
 from microgpt_spec.progress import progress_display
 from microgpt_spec.recipe import plain_copy
 from microgpt_spec.registry import LoadedBackend
+from microgpt_spec.commands._options import add_model_arguments, config_overrides, positive_int
 from microgpt_spec.runs import (
     LONG_DOCS_POLICIES,
-    add_model_arguments,
     build_tokenizer,
     call_train,
     check_same_chars,
-    config_overrides,
     data_path,
     encode_all,
     fresh_state,
     load_backend,
-    positive_int,
     prepare_documents,
 )
 from microgpt_spec.spec.contract import Config, Schedule, num_params

@@ -28,12 +28,12 @@ import argparse
 import random
 import sys
 
+from microgpt_spec.commands._options import non_negative_int
 from microgpt_spec.runs import (
     check_temperature,
     draw_samples,
     load_backend,
     load_checkpoint,
-    non_negative_int,
 )
 
 NAME = "sample"

@@ -80,28 +80,25 @@ from microgpt_spec.files import write_atomically
 from microgpt_spec.progress import SessionClock, format_duration, progress_display
 from microgpt_spec.recipe import SHAPE_FIELDS
 from microgpt_spec.registry import LoadedBackend, registered_backends
+from microgpt_spec.commands._options import add_model_arguments, config_overrides, fraction, non_negative_int, positive_int
 from microgpt_spec.runs import (
     LONG_DOCS_POLICIES,
     Diverged,
     Documents,
     Interrupted,
+    RunError,
     StepTokens,
-    add_model_arguments,
     backend_to_record,
     build_tokenizer,
     check_same_chars,
     check_temperature,
-    config_overrides,
     data_path,
     draw_samples,
     encode_all,
     evaluate,
-    fraction,
     fresh_state,
     load_backend,
     load_checkpoint,
-    non_negative_int,
-    positive_int,
     prepare_documents,
     split,
     train_in_chunks,
@@ -348,7 +345,7 @@ def backend_for_resume(given: str | None, state: Checkpoint) -> LoadedBackend:
         )
     try:
         return load_backend(recorded)
-    except CommandError as error:
+    except RunError as error:
         raise CommandError(
             f"this run was trained on the backend {recorded}, which does not load here ({error}). "
             "Give --backend to continue it on another one: a checkpoint is backend-neutral."
