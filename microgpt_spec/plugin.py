@@ -37,7 +37,7 @@ from microgpt_spec import limits
 from microgpt_spec import report as spec_report
 from microgpt_spec.files import write_atomically
 from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend, no_backend_message
-from microgpt_spec.spec.assertions import CONTEXT, SpecFailure, set_context
+from microgpt_spec.spec.assertions import RunContext, SpecFailure, active_run, checking
 from microgpt_spec.spec.contract import AREA_DEPENDS_ON, AREAS, CONTRACT_METHODS, EXTRA_AREAS
 from microgpt_spec.spec.profiles import register_profiles
 
@@ -50,6 +50,14 @@ ALL_AREAS = AREAS + EXTRA_AREAS
 
 class NotImplementedPart(pytest.skip.Exception):
     """Raised in place of the backend's NotImplementedError: ends the test as not implemented."""
+
+    @classmethod
+    def instead_of(cls, error: NotImplementedError) -> "NotImplementedPart":
+        return cls(f"not implemented: {error or 'NotImplementedError'}")
+
+
+#: The run's context (the backend as named, its precision), kept on the pytest config.
+RUN_CONTEXT = pytest.StashKey[RunContext]()
 
 
 # --------------------------------------------------------------------------- options
@@ -195,12 +203,25 @@ class BackendProxy:
         return f"<backend {self._loaded.name} from {self._loaded.origin}>"
 
 
-def _convert_not_implemented(fn):
-    """Wrap a test so a NotImplementedError ends it as not implemented, without shrinking,
-    and so any other exception the backend raises is explained (the test's rule and the
-    call that raised) rather than shown as a bare traceback."""
-    if getattr(fn, "_microgpt_spec_wrapped", False):
-        return fn
+def wrap_test(item: pytest.Item, decorate) -> None:
+    """Replace what pytest calls for a spec test by `decorate(it)`: a hypothesis test's inner
+    test (one example, so the wrapper acts on every example and hypothesis sees what it
+    raises, NotImplementedPart ending the test at once, without shrinking), else the test
+    function. A test's parametrized items share the hypothesis inner test: it is wrapped
+    once per decorator (functools.wraps carries the marks on to outer wrappers)."""
+    handle = getattr(item.obj, "hypothesis", None)
+    owner, name = (handle, "inner_test") if hasattr(handle, "inner_test") else (item, "obj")
+    fn, mark = getattr(owner, name), f"_microgpt_spec_{decorate.__name__}"
+    if not getattr(fn, mark, False):
+        wrapped = decorate(fn)
+        setattr(wrapped, mark, True)
+        setattr(owner, name, wrapped)
+
+
+def convert_not_implemented(fn):
+    """Wrap a test so a NotImplementedError ends it as not implemented, and so any other
+    exception the backend raises is explained (the test's rule and the call that raised)
+    rather than shown as a bare traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -211,7 +232,7 @@ def _convert_not_implemented(fn):
             explained = exceeded if exceeded.explained else limits.SpecLimitExceeded(
                 explain_limit(fn, exceeded), exceeded.kind, explained=True)
         except NotImplementedError as error:
-            raise NotImplementedPart(f"not implemented: {error or 'NotImplementedError'}") from None
+            raise NotImplementedPart.instead_of(error) from None
         except (AssertionError, HypothesisException):
             raise  # the spec's own verdicts (SpecFailure is an AssertionError) and hypothesis's signals
         except Exception as error:  # noqa: BLE001 - the learner's own exception: explain it
@@ -220,7 +241,6 @@ def _convert_not_implemented(fn):
         # graph they built) alive while the report is written.
         raise explained
 
-    wrapper._microgpt_spec_wrapped = True
     return wrapper
 
 
@@ -250,7 +270,7 @@ def explain_crash(fn, error: BaseException) -> str:
         f"  raised at: {where}",
         f"  rule:      {_rule_of(fn)}",
         "  reproduce:",
-        f"      pytest --pyargs microgpt_spec.conformance --backend={CONTEXT.backend_spec} -k {test}",
+        f"      pytest --pyargs microgpt_spec.conformance --backend={active_run().backend_spec} -k {test}",
         "      (the traceback above this message shows the line of your code that raised)",
     ])
 
@@ -281,7 +301,7 @@ def explain_limit(fn, exceeded: BaseException) -> str:
         f"  rule:      {_rule_of(fn)}",
         f"  if your code is right but slow or big, raise the limit: {option} (0: no limit)",
         "  reproduce:",
-        f"      pytest --pyargs microgpt_spec.conformance --backend={CONTEXT.backend_spec} -k {fn.__name__}",
+        f"      pytest --pyargs microgpt_spec.conformance --backend={active_run().backend_spec} -k {fn.__name__}",
     ])
 
 
@@ -371,7 +391,17 @@ class SpecRun:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         loaded = self.load("backend")
         if loaded:
-            set_context(loaded.spec, loaded.precision)
+            self.config.stash[RUN_CONTEXT] = RunContext(loaded.spec, loaded.precision)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem):
+        # The checks deep inside a spec test (its fixtures' setup included) read the run's
+        # context; it is theirs for this test only.
+        if not _is_spec_test(item) or RUN_CONTEXT not in self.config.stash:
+            yield
+            return
+        with checking(self.config.stash[RUN_CONTEXT]):
+            yield
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items: list[pytest.Item]) -> None:
@@ -395,7 +425,7 @@ class SpecRun:
             items[:] = keep
         for position, item in enumerate(items):
             if _is_spec_test(item):
-                _wrap_item(item)
+                wrap_test(item, convert_not_implemented)
                 item._microgpt_spec_order = _read_first_rank(item, position)
 
     @pytest.hookimpl(hookwrapper=True)
@@ -448,6 +478,12 @@ class SpecRun:
         write_atomically(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
 
 
+def spec_results(config: pytest.Config) -> spec_report.Results:
+    """The one record of the run's spec tests, which the table, --spec-json and the grader's
+    results file are all made from."""
+    return config.pluginmanager.get_plugin("microgpt_spec_run").results
+
+
 def _limit_message(item: pytest.Item, exceeded) -> str:
     """The explanation alone, not the traceback (as deep as the runaway's recursion)."""
     if exceeded.explained:
@@ -484,14 +520,6 @@ def _read_first_rank(item: pytest.Item, position: int) -> tuple[int, int]:
     return (0, read_first.index(name)) if name in read_first else (1, position)
 
 
-def _wrap_item(item: pytest.Item) -> None:
-    handle = getattr(item.obj, "hypothesis", None)
-    if handle is not None and hasattr(handle, "inner_test"):
-        handle.inner_test = _convert_not_implemented(handle.inner_test)
-    else:
-        item.obj = _convert_not_implemented(item.obj)
-
-
 # --------------------------------------------------------------------------- fixtures
 class SpecFixtures:
     """The spec's fixtures, registered only in the spec's runs (another project may have a
@@ -519,7 +547,8 @@ class SpecFixtures:
 
     @pytest.fixture(scope="session")
     @classmethod
-    def backend_spec(cls, request: pytest.FixtureRequest) -> str:
-        """What the user typed after --backend (for reproduction snippets)."""
-        return request.config.getoption("backend") or ""
+    def spec_run(cls, request: pytest.FixtureRequest) -> RunContext:
+        """The run's context: the backend as named (`backend_spec`), its `precision`, and
+        `tol(area)`, the tolerance of an area at that precision."""
+        return request.config.stash[RUN_CONTEXT]
 

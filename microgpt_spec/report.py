@@ -39,15 +39,19 @@ def message_of(call) -> str:
 
 
 class Results:
-    """Counts per area, and one record per spec test (for --spec-json).
+    """Counts per area, and one record per spec test: its area, status and message (the
+    spec's table and --spec-json; the grader adds what its link saw, grading/pytest_plugin.py).
 
-    Besides its area and status, a test's record keeps which other areas it runs code of
-    (`uses`) and its rank for "where to start" (`order`: unit rules before end-to-end ones).
+    Beside the records: each test's `seconds` (kept apart, so that the records are the same
+    whenever the behaviour is: serial or under -n, on a fast machine or a slow one), which
+    other areas it runs code of (`uses`) and its rank for "where to start" (`order`: unit
+    rules before end-to-end ones).
     """
 
     def __init__(self) -> None:
         self.counts: dict[str, Counter] = defaultdict(Counter)
         self.tests: dict[str, dict] = {}
+        self.seconds: dict[str, float] = {}
         self._uses: dict[str, tuple[str, ...]] = {}
         self._order: dict[str, tuple] = {}
 
@@ -60,6 +64,7 @@ class Results:
             return
         self.counts[area][status] += 1
         self.tests[report.nodeid] = {"area": area, "status": status, "message": props.get("spec_message", "")}
+        self.seconds[report.nodeid] = round(report.duration, 3)
         self._uses[report.nodeid] = tuple(props.get("spec_uses", AREA_DEPENDS_ON.get(area, ())))
         self._order[report.nodeid] = tuple(props.get("spec_order", (1, 0)))
 

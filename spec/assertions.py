@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 import textwrap
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -30,25 +32,50 @@ class SpecFailure(AssertionError):
     """A backend broke a rule of the spec. The message is the explanation."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunContext:
-    """What the conformance run is checking; set once by the pytest plugin."""
+    """What a conformance run checks: the backend as the user named it (the reproduction
+    snippets load it so) and the precision it declares (the tolerances follow it).
 
-    backend_spec: str = "pure"
+    The pytest plugin keeps it on the run's config; a spec test that needs it asks for the
+    `spec_run` fixture. The check helpers below, called from deep inside a test (and from
+    each hypothesis example), read the one the plugin makes active while a spec test runs
+    (`checking`), so a test need not hand it to every check.
+    """
+
+    backend_spec: str
     precision: str = "float64"
 
+    def tol(self, area: str) -> Tolerance:
+        """The tolerance of `area` for the backend's declared precision."""
+        return tolerance(area, self.precision)
 
-CONTEXT = RunContext()
+
+_active: ContextVar[RunContext] = ContextVar("microgpt_spec_run")
 
 
-def set_context(backend_spec: str, precision: str) -> None:
-    CONTEXT.backend_spec = backend_spec
-    CONTEXT.precision = precision
+@contextmanager
+def checking(run: RunContext) -> Iterator[None]:
+    """Make `run` the one the checks read, for the duration of the block (one spec test)."""
+    token = _active.set(run)
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
+def active_run() -> RunContext:
+    """The run whose spec test is in progress."""
+    try:
+        return _active.get()
+    except LookupError:
+        raise RuntimeError("the spec's checks run inside a spec test, where the microgpt_spec "
+                           "pytest plugin makes the run's context active") from None
 
 
 def tol(area: str) -> Tolerance:
-    """The tolerance of `area` for the backend under test (its declared precision)."""
-    return tolerance(area, CONTEXT.precision)
+    """The tolerance of `area` in the run in progress (the backend's declared precision)."""
+    return active_run().tol(area)
 
 
 # --------------------------------------------------------------------------- reading results
@@ -88,7 +115,7 @@ def repro_snippet(lines: str) -> str:
     """A runnable snippet: load the backend under test, then `lines`."""
     head = (
         "from microgpt_spec import load_backend\n"
-        f"backend = load_backend({CONTEXT.backend_spec!r})\n"
+        f"backend = load_backend({active_run().backend_spec!r})\n"
     )
     return head + textwrap.dedent(lines).strip() + "\n"
 
@@ -142,7 +169,7 @@ def precision_hint(got: np.ndarray, expected: np.ndarray, area: str) -> str | No
       rounding of the value, or a tenth of one when every value is a float32 number (a
       1e-10 relative error, say from an epsilon added inside a log, is far below that).
     """
-    if CONTEXT.precision != "float64" or got.shape != expected.shape:
+    if active_run().precision != "float64" or got.shape != expected.shape:
         return None
     t32 = tolerance(area, "float32")
     if not (np.all(np.isfinite(got)) and np.allclose(got, expected, rtol=t32.rel, atol=t32.abs)):

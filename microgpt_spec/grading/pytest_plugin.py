@@ -6,9 +6,11 @@ It runs beside the spec's own plugin in the grader's pytest process and:
   delegated call is charged to);
 * sends any operations still in flight at the end of each test (and each hypothesis
   example), so that their errors count in the test that made them;
-* names the submission in the spec's "reproduce" snippets (not the grader's internals);
-* writes every test's area, status and message, and what the link saw (delegation,
-  time-outs, crashes, refused actions), as one JSON file for the grade report.
+* names the submission, and the precision it declares, in the spec's run context (the
+  "reproduce" snippets name the submission, not the grader's internals);
+* writes the spec's record of every test (area, status, message, seconds) with what the
+  link saw (delegation, failure kinds, time-outs, crashes, refused actions) as one JSON
+  file for the grade report.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from microgpt_spec.files import write_atomically
 from microgpt_spec.grading import remote
 from microgpt_spec.grading.failures import SubmissionFailure
 from microgpt_spec.grading.link import Link, TestRecord
-from microgpt_spec.plugin import NotImplementedPart, area_of
-from microgpt_spec.spec.assertions import set_context
+from microgpt_spec.plugin import RUN_CONTEXT, NotImplementedPart, area_of, spec_results, wrap_test
+from microgpt_spec.spec.assertions import RunContext
 from microgpt_spec.spec.profiles import register_profiles
 
 register_profiles()  # grade, quick, ...: a grading run is always the spec's
@@ -32,9 +35,9 @@ register_profiles()  # grade, quick, ...: a grading run is always the spec's
 class GradeRecorder:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.tests: dict[str, dict] = {}
         self.collection_errors: list[str] = []
         self.link_records: dict[str, TestRecord] = {}
+        self.failures: dict[str, dict] = {}  # per test: the failure's kind and notes, when it has them
 
     @property
     def link(self) -> Link | None:
@@ -42,9 +45,10 @@ class GradeRecorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # After the spec's plugin: the submission declares its precision once its worker is up.
         link = self.link
         if link is not None:
-            set_context(link.config.display, link.info.get("precision", "float64"))
+            self.config.stash[RUN_CONTEXT] = RunContext(link.config.display, link.info.get("precision", "float64"))
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
@@ -60,27 +64,19 @@ class GradeRecorder:
             self.link_records[item.nodeid] = link.end_test()
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        if area_of(item) is None:
-            return
-        handle = getattr(item.obj, "hypothesis", None)
-        if handle is not None and hasattr(handle, "inner_test"):
-            handle.inner_test = _flushing(handle.inner_test)
-        else:
-            item.obj = _flushing(item.obj)
+        if area_of(item) is not None:
+            wrap_test(item, flushing)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         outcome = yield
         report = outcome.get_result()
-        excinfo = call.excinfo
-        if excinfo is None or report.passed:
+        if call.excinfo is None or report.passed or item.nodeid in self.failures:
             return
-        value = excinfo.value
-        if isinstance(value, SubmissionFailure):
-            report.user_properties.append(("grade_kind", value.kind))
+        value = call.excinfo.value
         notes = [n for n in getattr(value, "__notes__", ()) if isinstance(n, str)]
-        if notes:
-            report.user_properties.append(("grade_notes", "\n".join(notes)))
+        self.failures[item.nodeid] = {"kind": value.kind if isinstance(value, SubmissionFailure) else None,
+                                      "notes": "\n".join(notes)}
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.note_progress(f"total {len(session.items)}")
@@ -91,27 +87,28 @@ class GradeRecorder:
             with open(link.config.progress_path, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
-        if "spec_area" not in props or report.nodeid in self.tests:
-            return
-        self.note_progress(f"done {props['spec_area']}")
-        message = props.get("spec_message", "")
-        if props.get("grade_notes"):
-            message = f"{message}\n{props['grade_notes']}"
-        self.tests[report.nodeid] = {
-            "area": props["spec_area"], "status": props["spec_status"], "message": message,
-            "kind": props.get("grade_kind"), "seconds": round(report.duration, 3),
-        }
+    def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
+        record = spec_results(self.config).tests.get(nodeid)
+        if record is not None:
+            self.note_progress(f"done {record['area']}")
+
+    def graded_tests(self) -> dict[str, dict]:
+        """The spec's record of each test, with what the grader saw of it."""
+        tests, results = {}, spec_results(self.config)
+        for nodeid, record in results.tests.items():
+            failure = self.failures.get(nodeid, {})
+            seen = self.link_records.get(nodeid)
+            message = record["message"] + (f"\n{failure['notes']}" if failure.get("notes") else "")
+            tests[nodeid] = {**record, "message": message, "seconds": results.seconds[nodeid],
+                             "kind": failure.get("kind") or (seen.failure if seen else None)}
+            if seen is not None:
+                tests[nodeid]["delegated"] = seen.delegated
+        return tests
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         link = self.link
         if link is None:
             return
-        for nodeid, record in self.link_records.items():
-            if nodeid in self.tests:
-                self.tests[nodeid]["delegated"] = record.delegated
-                self.tests[nodeid]["kind"] = self.tests[nodeid]["kind"] or record.failure
         document = {
             "backend": link.backend_identity(),
             "import_failure": link.import_failure.msg if link.import_failure else None,
@@ -121,18 +118,15 @@ class GradeRecorder:
             "restarts": link.restarts,
             "collection_errors": self.collection_errors,
             "exitstatus": int(exitstatus),
-            "tests": self.tests,
+            "tests": self.graded_tests(),
         }
         link.close()
-        path = Path(link.config.results_path)
-        path.write_text(json.dumps(document, indent=1, sort_keys=True), encoding="utf-8")
+        write_atomically(Path(link.config.results_path), json.dumps(document, indent=1, sort_keys=True))
 
 
-def _flushing(fn):
+def flushing(fn):
     """Run a test (or one hypothesis example), then surface the errors of operations still
     in flight, as the spec's plugin would have reported them."""
-    if getattr(fn, "_microgpt_grade_wrapped", False):
-        return fn
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -143,10 +137,9 @@ def _flushing(fn):
             try:
                 link.flush()
             except NotImplementedError as error:
-                raise NotImplementedPart(f"not implemented: {error or 'NotImplementedError'}") from None
+                raise NotImplementedPart.instead_of(error) from None
         return result
 
-    wrapper._microgpt_grade_wrapped = True
     return wrapper
 
 

@@ -29,7 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microgpt_spec.spec import oracle
-from microgpt_spec.spec.assertions import CONTEXT, expect, expect_close, to_array, to_float, tol
+from microgpt_spec.spec.assertions import RunContext, expect, expect_close, to_array, to_float
 from microgpt_spec.spec.contract import Config, param_shapes
 from microgpt_spec.spec.profiles import examples
 from microgpt_spec.spec.strategies import configs, random_params, reals, token_sequences, vectors
@@ -254,7 +254,7 @@ FD_WEIGHTS = [("wte", 3, 2), ("wte", 5, 0), ("wpe", 1, 7), ("lm_head", 4, 5), ("
               ("layer0.mlp_fc1", 20, 5), ("layer1.mlp_fc2", 6, 30)]
 
 
-def _finite_difference_setup() -> tuple[float, Tolerance]:
+def _finite_difference_setup(run: RunContext) -> tuple[float, Tolerance]:
     """(step h, tolerance) for the backend's precision.
 
     float64: h = 1e-5; truncation (about h**2 times the third derivative) and rounding
@@ -263,10 +263,10 @@ def _finite_difference_setup() -> tuple[float, Tolerance]:
     truncation error (up to ~1e-3 on the largest gradients) sets a loose tolerance: an
     anchor, not a precision test.
     """
-    if CONTEXT.precision == "float32":
+    if run.precision == "float32":
         return 3e-3, Tolerance(rel=2e-2, abs=2e-3)
-    return FINITE_DIFFERENCE_STEP, Tolerance(max(FINITE_DIFFERENCE_TOLERANCE.rel, tol(AREA).rel),
-                                             max(FINITE_DIFFERENCE_TOLERANCE.abs, tol(AREA).abs))
+    return FINITE_DIFFERENCE_STEP, Tolerance(max(FINITE_DIFFERENCE_TOLERANCE.rel, run.tol(AREA).rel),
+                                             max(FINITE_DIFFERENCE_TOLERANCE.abs, run.tol(AREA).abs))
 
 
 def _own_central_difference(backend, name: str, row: int, col: int, h: float) -> float:
@@ -294,9 +294,9 @@ for name, r, c in {weights!r}:
     print(name, r, c, grads[name][r][c], slope)"""
 
 
-def test_gradients_agree_with_central_finite_differences(backend):
+def test_gradients_agree_with_central_finite_differences(backend, spec_run):
     _, grads = _loss_and_grads(backend, FD_CONFIG, FD_SEED, FD_SCALE, FD_TOKENS)
-    h, within = _finite_difference_setup()
+    h, within = _finite_difference_setup(spec_run)
     got = [to_float(to_array(grads[name])[row, col]) for name, row, col in FD_WEIGHTS]
     expected = [_own_central_difference(backend, name, row, col, h) for name, row, col in FD_WEIGHTS]
     expect_close(got, expected, area=AREA, within=within,

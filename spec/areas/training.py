@@ -40,7 +40,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microgpt_spec.spec import golden, oracle
-from microgpt_spec.spec.assertions import CONTEXT, expect, expect_close, to_array, to_float, tol
+from microgpt_spec.spec.assertions import RunContext, expect, expect_close, to_array, to_float
 from microgpt_spec.spec.contract import Config, Moments, Params, Schedule, TrainResult, call_train, param_shapes
 from microgpt_spec.spec.profiles import examples
 from microgpt_spec.spec.strategies import configs, token_sequences
@@ -154,10 +154,10 @@ def test_init_params_of_the_golden_recipe(backend, trace_name):
 
 
 # --------------------------------------------------------------------------- golden traces
-def golden_tolerance(trace: dict, kind: str) -> Tolerance:
+def golden_tolerance(trace: dict, kind: str, run: RunContext) -> Tolerance:
     """The trace's own tolerance (for float64 backends); the training area's for float32."""
-    if CONTEXT.precision != "float64":
-        return tol("training")
+    if run.precision != "float64":
+        return run.tol("training")
     stated = trace["tolerances"]
     return Tolerance(stated["loss_rtol"], 0.0) if kind == "loss" else Tolerance(0.0, stated["param_atol"])
 
@@ -201,7 +201,7 @@ def golden_call(run: GoldenRun) -> str:
 
 
 @pytest.mark.parametrize("trace_name", ["train-default", "train-small"])
-def test_golden_trace_losses_of_the_first_steps(backend, trace_name):
+def test_golden_trace_losses_of_the_first_steps(backend, spec_run, trace_name):
     run = golden_run(backend, trace_name)
     expected = run.trace["losses"]
     got = [to_float(x) for x in run.result.losses]
@@ -209,7 +209,7 @@ def test_golden_trace_losses_of_the_first_steps(backend, trace_name):
            call=golden_call(run), got=got, expected=expected,
            rule="losses has one entry per step run: stop_step - start_step", repro=run.repro)
     expect_close(got, expected, area="training", call=golden_call(run) + ".losses", what="wrong losses",
-                 within=golden_tolerance(run.trace, "loss"),
+                 within=golden_tolerance(run.trace, "loss", spec_run),
                  inputs={"documents": run.trace["docs"], "sequences": run.trace["sequences"]},
                  rule=TRAIN_RULE + ". If step 0's loss is already wrong, the model or the loss is (see "
                                    "the layers and loss areas); if only later steps differ, the update "
@@ -217,20 +217,20 @@ def test_golden_trace_losses_of_the_first_steps(backend, trace_name):
                  repro=run.repro)
 
 
-def test_golden_trace_small_model_parameters(backend):
+def test_golden_trace_small_model_parameters(backend, spec_run):
     run = golden_run(backend, "train-small")
     check_params_close(run.result.params, run.trace["final"]["params"], run.config,
                        what="parameters after the trace's steps", call=golden_call(run) + ".params",
-                       within=golden_tolerance(run.trace, "params"), rule=TRAIN_RULE,
+                       within=golden_tolerance(run.trace, "params", spec_run), rule=TRAIN_RULE,
                        repro=run.repro.replace("print(result.losses)", "print(result.params['wte'][0])"))
 
 
-def test_golden_trace_default_model_parameters(backend):
+def test_golden_trace_default_model_parameters(backend, spec_run):
     run = golden_run(backend, "train-default")
     final = run.trace["final"]
     arrays = check_param_names_and_shapes(run.result.params, run.config, call=golden_call(run) + ".params",
                                           rule=TRAIN_RULE, repro=run.repro)
-    within = golden_tolerance(run.trace, "params")
+    within = golden_tolerance(run.trace, "params", spec_run)
     repro = run.repro.replace("print(result.losses)", "import math\n"
                               "print({n: math.fsum(x for row in m for x in row) for n, m in result.params.items()})")
     entries = [(name, row, col) for name, row, col, _ in final["entries"]]
