@@ -111,10 +111,12 @@ function readExactly(count) {
   return buffer;
 }
 
-/** The next message from the host, parsed; null when the host closed our input. */
+const END = Symbol('end of input');
+
+/** The next message from the host, parsed; END when the host closed our input. */
 function readMessage() {
   const header = readExactly(4);
-  if (header === null) return null;
+  if (header === null) return END;
   const size = header.readUInt32LE(0);
   if (size > MAX_INCOMING_BYTES) throw new ProtocolError(`a message of ${size} bytes announced: not this protocol`);
   const payload = size === 0 ? Buffer.alloc(0) : readExactly(size);
@@ -317,8 +319,8 @@ class Server {
 
   answer() {
     const answer = readMessage();
-    if (answer === null) throw new ProtocolError('the host closed the input while we waited for its answer');
-    if (typeof answer !== 'object' || Array.isArray(answer)) throw new ProtocolError('an answer is an object');
+    if (answer === END) throw new ProtocolError('the host closed the input while we waited for its answer');
+    if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new ProtocolError('an answer is an object');
     return answer;
   }
 
@@ -326,8 +328,8 @@ class Server {
   serve() {
     for (;;) {
       const batch = readMessage();
-      if (batch === null) return; // the host closed our input: we are done
-      if (typeof batch !== 'object' || Array.isArray(batch)) {
+      if (batch === END) return; // the host closed our input: we are done
+      if (batch === null || typeof batch !== 'object' || Array.isArray(batch)) {
         throw new ProtocolError('a batch is an object {"a": [...], "s": ...}');
       }
       for (const request of batch.a || []) this.runAsync(request);
@@ -569,6 +571,8 @@ function describe(request) {
  * it as a crash), rather than leaving both sides waiting.
  */
 function run(backend, info) {
+  // Standard output carries the protocol: console.log goes to stderr (the log) instead.
+  console.log = console.error;
   try {
     writeMessage({ ready: info });
     new Server(backend).serve();
