@@ -56,57 +56,63 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
+from microgpt_spec.spec.tolerances import Tolerance
+
 CONTRACT_VERSION = "2.0"
 
-#: The spec areas, in the order a learner should build them.
-AREAS: tuple[str, ...] = (
-    "tokenizer",
-    "ops",
-    "autograd",
-    "layers",
-    "loss",
-    "adam",
-    "sampling",
-    "training",
+@dataclass(frozen=True)
+class Area:
+    """One area of the spec: everything the project knows about it, in one record. Every
+    other table (the report's, the rubric's, the tolerances, the plugin's markers) reads
+    these; a new area is one record here plus its test module `spec/areas/NAME.py`."""
+
+    name: str
+    methods: tuple[str, ...]  # the contract methods its tests call: a backend without one is *not implemented*
+    depends_on: tuple[str, ...]  # areas whose code its tests also run: a failure there is fixed first
+    float64: Tolerance  # how close is close enough (spec/tolerances.py explains the numbers)
+    float32: Tolerance
+    points: float = 0  # in the default rubric
+    counted: bool = True  # False: reported, but in no verdict and no default grade
+    learner: bool = True  # one of the areas a learner builds, in order (not an extra check)
+    gradable: bool = True  # a rubric may give it points (it checks one backend on its own)
+
+
+#: Every area, the learner's eight first, in the order a learner should build them.
+AREA_TABLE: tuple[Area, ...] = (
+    Area("tokenizer", ("build_tokenizer",), (), Tolerance(0.0, 0.0), Tolerance(0.0, 0.0), points=10),
+    Area("ops", ("value",), (), Tolerance(1e-12, 1e-12), Tolerance(1e-5, 1e-6), points=15),
+    Area("autograd", ("value",), ("ops",), Tolerance(1e-10, 1e-10), Tolerance(1e-4, 1e-5), points=15),
+    Area("layers", ("linear", "softmax", "rmsnorm", "attention", "mlp", "gpt"), (),
+         Tolerance(1e-10, 1e-12), Tolerance(1e-4, 1e-5), points=15),
+    Area("loss", ("cross_entropy", "loss_and_grads"), ("ops", "autograd", "layers"),
+         Tolerance(1e-10, 1e-12), Tolerance(1e-4, 1e-5), points=15),
+    Area("adam", ("value", "adam"), (), Tolerance(1e-12, 1e-14), Tolerance(1e-5, 1e-6), points=10),
+    Area("sampling", ("sample_next", "generate"), ("layers",), Tolerance(1e-10, 1e-12), Tolerance(1e-4, 1e-5),
+         points=10),
+    Area("training", ("init_params", "train"), ("tokenizer", "ops", "autograd", "layers", "loss", "adam"),
+         Tolerance(1e-10, 1e-9), Tolerance(1e-3, 1e-4), points=10),
+    # Asks for MORE than the original program does (graphs deeper than Python's recursion
+    # limit, models bigger than the reference): reported, but counted in no verdict and no
+    # default grade, so the original program, which sorts its graph recursively, passes.
+    Area("robustness", ("value", "loss_and_grads"), ("ops", "autograd", "layers", "loss"),
+         Tolerance(1e-10, 1e-10), Tolerance(1e-4, 1e-5), counted=False, learner=False),
+    # Compares two backends; runs only with --compare-backend, and is never graded.
+    Area("crosscheck", (), (), Tolerance(1e-10, 1e-12), Tolerance(1e-4, 1e-5), learner=False, gradable=False),
 )
+AREA_BY_NAME: dict[str, Area] = {area.name: area for area in AREA_TABLE}
 
-#: Areas beyond the eight above. `robustness` asks for MORE than the original program does
-#: (graphs deeper than Python's recursion limit, models bigger than the reference): it is
-#: reported, but no verdict and no default grade counts it, so the original program, which
-#: sorts its graph recursively, still passes every counted area. `crosscheck` compares two
-#: backends and runs only with --compare-backend.
-EXTRA_AREAS: tuple[str, ...] = ("robustness", "crosscheck")
+#: The spec areas, in the order a learner should build them.
+AREAS: tuple[str, ...] = tuple(a.name for a in AREA_TABLE if a.learner)
+#: Areas beyond the eight above (see their records).
+EXTRA_AREAS: tuple[str, ...] = tuple(a.name for a in AREA_TABLE if not a.learner)
 #: Areas whose results count in no verdict and no default rubric.
-UNCOUNTED_AREAS: tuple[str, ...] = ("robustness",)
-
-#: Which contract methods each area exercises. A backend that lacks one of them is
-#: reported *not implemented* for that area.
-AREA_METHODS: dict[str, tuple[str, ...]] = {
-    "tokenizer": ("build_tokenizer",),
-    "ops": ("value",),
-    "autograd": ("value",),
-    "layers": ("linear", "softmax", "rmsnorm", "attention", "mlp", "gpt"),
-    "loss": ("cross_entropy", "loss_and_grads"),
-    "adam": ("value", "adam"),
-    "sampling": ("sample_next", "generate"),
-    "training": ("init_params", "train"),
-    "robustness": ("value", "loss_and_grads"),
-}
-
+UNCOUNTED_AREAS: tuple[str, ...] = tuple(a.name for a in AREA_TABLE if not a.counted)
+#: Which contract methods each area exercises (areas that call none are left out).
+AREA_METHODS: dict[str, tuple[str, ...]] = {a.name: a.methods for a in AREA_TABLE if a.methods}
 #: Areas whose tests run code of other areas. A bug in `ops` can show up in `loss`
 #: (gradients of the model), but never the other way round. The report uses this to tell
 #: a learner which failure to fix first.
-AREA_DEPENDS_ON: dict[str, tuple[str, ...]] = {
-    "tokenizer": (),
-    "ops": (),
-    "autograd": ("ops",),
-    "layers": (),
-    "loss": ("ops", "autograd", "layers"),
-    "adam": (),
-    "sampling": ("layers",),
-    "training": ("tokenizer", "ops", "autograd", "layers", "loss", "adam"),
-    "robustness": ("ops", "autograd", "layers", "loss"),
-}
+AREA_DEPENDS_ON: dict[str, tuple[str, ...]] = {a.name: a.depends_on for a in AREA_TABLE if a.gradable}
 
 Matrix = list[list[float]]
 #: Model parameters: reference name -> matrix of `rows` lists of `cols` floats.

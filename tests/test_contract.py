@@ -12,6 +12,7 @@ from spec_runs import spec_run
 
 from microgpt_spec import checkpoint
 from microgpt_spec.backends.pure import PureBackend
+from microgpt_spec.spec import contract
 from microgpt_spec.spec.contract import AdamHyper, Config, Moments, Schedule, TrainResult, batch_for_step, call_train
 
 OLD_BACKEND = str(Path(__file__).with_name("old_contract_backend.py"))
@@ -160,3 +161,14 @@ def test_a_contract_1_backend_without_batches_gets_the_one_message(capsys, names
                        "--backend", f"{OLD_BACKEND}:WithoutBatches", "--batch-size", "2")
     assert code == 2 and "cannot train batches" in err and "--batch-size 1" in err, err
     assert "Traceback" not in err
+
+
+def test_every_area_record_has_its_test_module_and_conformance_entry():
+    """A new area is one record in contract.AREA_TABLE plus spec/areas/NAME.py (and the
+    one-line conformance/test_NAME.py that binds it): nothing else to keep in step."""
+    root = Path(__file__).parents[1]
+    for area in contract.AREA_TABLE:
+        assert (root / "spec" / "areas" / f"{area.name}.py").is_file(), area.name
+        assert (root / "conformance" / f"test_{area.name}.py").is_file(), area.name
+    modules = {p.stem for p in (root / "spec" / "areas").glob("*.py") if p.stem != "__init__"}
+    assert modules == {area.name for area in contract.AREA_TABLE}

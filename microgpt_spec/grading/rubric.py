@@ -32,22 +32,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from microgpt_spec.grading.link import Limits
-from microgpt_spec.spec.contract import AREAS
+from microgpt_spec.spec.contract import AREA_TABLE
 
-#: Areas a rubric may give points to: the eight of the spec, and `robustness` (checks beyond
-#: what the original program does; no points by default). `crosscheck` needs a second backend.
-GRADABLE_AREAS = AREAS + ("robustness",)
-
-DEFAULT_POINTS: dict[str, float] = {
-    "tokenizer": 10,
-    "ops": 15,
-    "autograd": 15,
-    "layers": 15,
-    "loss": 15,
-    "adam": 10,
-    "sampling": 10,
-    "training": 10,
-}
+#: Areas a rubric may give points to, and their points in the default rubric (the areas'
+#: records, `contract.AREA_TABLE`: robustness may be graded but has no points by default;
+#: crosscheck needs a second backend).
+GRADABLE_AREAS = tuple(area.name for area in AREA_TABLE if area.gradable)
+DEFAULT_POINTS: dict[str, float] = {area.name: area.points for area in AREA_TABLE if area.points}
 DELEGATION_POLICIES = ("no-credit", "allow")
 #: Gradescope's visibility settings, for an area's entry in results.json.
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
