@@ -19,7 +19,6 @@
 #include "tokenizer.h"
 #include "train.h"
 
-const char *const BACKEND_NAME = "c", *const BACKEND_VERSION = "1.0";
 const char *const BACKEND_METHODS[] = {"build_tokenizer", "value", "linear", "softmax", "rmsnorm", "attention",
                                        "mlp", "gpt", "cross_entropy", "loss_and_grads", "adam", "sample_next",
                                        "generate", "init_params", "train", NULL};

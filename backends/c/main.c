@@ -2,4 +2,7 @@
  * on its standard input and output (docs/protocol.md). Read README.md first. */
 #include "protocol.h"
 
+/* How the backend names itself to the spec (its `ready` message). */
+const char *const BACKEND_NAME = "c", *const BACKEND_VERSION = "1.0";
+
 int main(void) { return protocol_serve(); }

@@ -27,6 +27,20 @@ int set_error(Error *error, const char *type, const char *format, ...) {
     return 0;
 }
 
+static Error missing_part; /* set by not_implemented() during a request */
+
+void not_implemented(const char *what) {
+    if (!missing_part.set) set_error(&missing_part, "NotImplementedError", "%s", what);
+}
+
+/* After a request: a part that reported itself not implemented decides its outcome. */
+static int part_missing(Error *error) {
+    if (!missing_part.set) return 0;
+    *error = missing_part;
+    missing_part.set = 0;
+    return 1;
+}
+
 static Json *error_json(const Error *error) {
     Json *e = json_object();
     json_set(e, "type", json_string(error->type));
@@ -491,6 +505,7 @@ static void run_async(Json *request, Error *deferred) {
     } else {
         die("an unknown asynchronous request '%.40s'", kind);
     }
+    if (part_missing(&error)) { json_free(result); result = NULL; }
     if (id >= 0 && result && result->kind != JSON_OBJECTREF && !error.set)
         set_error(&error, "TypeError", "the result of this request is not an object");
     if (error.set) {
@@ -586,6 +601,7 @@ static void run_batch(Json *batch) {
     Json *result = NULL;
     if (deferred.set) error = deferred; /* an earlier asynchronous request failed: that is the answer */
     else result = run_sync(synchronous, &error);
+    if (part_missing(&error)) { json_free(result); result = NULL; }
     if (error.set) json_set(reply, "e", error_json(&error));
     else json_set(reply, "r", result ? result : json_null());
     if (error.set) json_free(result);

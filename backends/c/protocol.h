@@ -32,6 +32,11 @@ int set_error(Error *error, const char *type, const char *format, ...)
 #endif
     ;
 
+/* For a part not written yet (the scaffold's stubs), also where it has no `Error *` to
+ * fill: the request under way then fails with NotImplementedError(what), e.g.
+ * not_implemented("layers: softmax(logits)"). */
+void not_implemented(const char *what);
+
 /* ------------------------------------------------------------------ arguments */
 /* A call's arguments as they came: positional ones, and keyword ones as [[name, value]]. */
 typedef struct {
