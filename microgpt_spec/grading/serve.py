@@ -198,7 +198,6 @@ class Worker:
             self.run_batch(batch)
 
     def run_batch(self, batch: dict) -> None:
-        self.deferred = None
         self.reference_code_ran = False
         self._watch_reference_code()
         for request in batch.get("a") or ():
@@ -257,8 +256,9 @@ class Worker:
 
     # -- synchronous requests: one reply each
     def run_sync(self, request: list) -> dict:
-        if self.deferred is not None:
-            return self.with_async_classes({"e": self.deferred})
+        if self.deferred is not None:  # kept across batches until a reply carries it
+            error, self.deferred = self.deferred, None
+            return self.with_async_classes({"e": error})
         self.call_rngs = []
         extras: dict[str, Any] = {}
         try:
