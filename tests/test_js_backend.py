@@ -112,9 +112,10 @@ def test_floats_keep_every_bit_and_python_s_special_values(program):
 
 
 # --------------------------------------------------------------------------- the scaffold
-def test_the_scaffold_shares_the_backend_s_protocol_files():
+def test_the_scaffold_shares_the_backend_s_protocol_files(scaffold):
     for name in SHARED:
-        assert (TEMPLATE / name).read_bytes() == (BACKEND / name).read_bytes(), f"templates/js/{name} differs"
+        assert not (TEMPLATE / name).exists(), f"templates/js/{name}: taken from backends/js, not kept twice"
+        assert (scaffold / name).read_bytes() == (BACKEND / name).read_bytes(), f"the scaffold's {name} differs"
 
 
 def conformance(folder: Path, *args: str) -> dict:

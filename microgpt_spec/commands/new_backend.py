@@ -163,14 +163,20 @@ def run_program_scaffold(language: str, name: str, directory: Path) -> int:
     return 0
 
 
+#: In templates/LANGUAGE, the list of files the scaffold takes as they are from the
+#: language's complete backend (backends/LANGUAGE): the protocol layer, written once.
+SHARED_LIST = "shared.txt"
+
+
 def program_templates(language: str) -> dict[str, bytes]:
-    """Relative path -> content of every file of templates/LANGUAGE (the package marker aside)."""
-    root = resources.files("microgpt_spec").joinpath("templates", language)
+    """Relative path -> content of the scaffold's files: the template's own (the stubs, the
+    manifest, the README) and the files it shares with the complete backend."""
+    root = resources.files(f"microgpt_spec.templates.{language}")
     found: dict[str, bytes] = {}
 
     def walk(folder, prefix: str) -> None:
         for entry in folder.iterdir():
-            if entry.name in ("__init__.py", "__pycache__"):
+            if entry.name in ("__init__.py", "__pycache__", SHARED_LIST):
                 continue
             if entry.is_dir():
                 walk(entry, f"{prefix}{entry.name}/")
@@ -178,7 +184,17 @@ def program_templates(language: str) -> dict[str, bytes]:
                 found[prefix + entry.name] = entry.read_bytes()
 
     walk(root, "")
+    for name in shared_files(language):
+        found[name] = resources.files(f"microgpt_spec.backends.{language}").joinpath(name).read_bytes()
     return found
+
+
+def shared_files(language: str) -> list[str]:
+    listing = resources.files(f"microgpt_spec.templates.{language}").joinpath(SHARED_LIST)
+    if not listing.is_file():
+        return []
+    return [line.strip() for line in listing.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 def write_program(language: str, name: str, directory: Path) -> list[Path]:
