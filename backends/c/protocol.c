@@ -584,10 +584,13 @@ static Json *run_sync(Json *request, Error *error) {
     return NULL;
 }
 
+/* The first error of an asynchronous request not yet reported: kept, across batches, until
+ * a reply carries it in place of its result. */
+static Error deferred;
+
 static void run_batch(Json *batch) {
     Json *asynchronous = json_get(batch, "a"), *synchronous = json_get(batch, "s");
     if (!asynchronous && !synchronous) die("a batch without \"a\" or \"s\"");
-    Error deferred = {0};
     for (size_t i = 0; asynchronous && i < asynchronous->length; i++) {
         Json *request = asynchronous->items[i];
         if (request->kind != JSON_ARRAY || request->length < 1) die("a malformed asynchronous request");
@@ -599,7 +602,7 @@ static void run_batch(Json *batch) {
     reply_extras = json_object();
     Error error = {0};
     Json *result = NULL;
-    if (deferred.set) error = deferred; /* an earlier asynchronous request failed: that is the answer */
+    if (deferred.set) { error = deferred; deferred.set = 0; } /* an earlier asynchronous request failed */
     else result = run_sync(synchronous, &error);
     if (part_missing(&error)) { json_free(result); result = NULL; }
     if (error.set) json_set(reply, "e", error_json(&error));
