@@ -33,7 +33,7 @@ import pytest
 from hypothesis import settings
 from hypothesis.errors import HypothesisException
 
-from microgpt_spec import limits
+from microgpt_spec import limits, programs
 from microgpt_spec import report as spec_report
 from microgpt_spec.files import write_atomically
 from microgpt_spec.registry import BackendLoadError, LoadedBackend, find_backend, no_backend_message
@@ -216,6 +216,21 @@ def wrap_test(item: pytest.Item, decorate) -> None:
         wrapped = decorate(fn)
         setattr(wrapped, mark, True)
         setattr(owner, name, wrapped)
+
+
+def settling_programs(fn):
+    """Wrap a test (one example) so that the operations it sent to a program backend without
+    waiting are done before it ends: an error among them fails this test, not a later one.
+    (The grader's own wrapper does the same for its workers.)"""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        __tracebackhide__ = True
+        result = fn(*args, **kwargs)
+        programs.settle_running()
+        return result
+
+    return wrapper
 
 
 def convert_not_implemented(fn):
@@ -425,6 +440,7 @@ class SpecRun:
             items[:] = keep
         for position, item in enumerate(items):
             if _is_spec_test(item):
+                wrap_test(item, settling_programs)  # inside: what it raises is explained too
                 wrap_test(item, convert_not_implemented)
                 item._microgpt_spec_order = _read_first_rank(item, position)
 

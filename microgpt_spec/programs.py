@@ -201,6 +201,13 @@ _RUNNING = _Running()
 atexit.register(_RUNNING.close_all)
 
 
+def settle_running() -> None:
+    """Wait for the operations sent to this process's program backends without a reply (the
+    end of a test): an error among them is raised now, in the test that caused it."""
+    for link in _RUNNING.links:
+        link.flush()
+
+
 def program_backend(manifest: Manifest):
     """The backend the spec checks: a proxy whose every call runs in the program. The program
     starts now, so a program that cannot start says so before any test runs."""
