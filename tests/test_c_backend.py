@@ -74,10 +74,14 @@ def test_a_message_cut_short_ends_it_too(program):
     assert done.returncode != 0 and b"closed in the middle of a message" in done.stderr
 
 
-@pytest.mark.parametrize("name", SHARED)
-def test_the_scaffold_shares_the_protocol_layer_with_the_backend(name):
-    assert (SCAFFOLD / name).read_bytes() == (C_FOLDER / name).read_bytes(), (
-        f"templates/c/{name} differs from backends/c/{name}: copy the backend's over")
+def test_the_scaffold_takes_the_protocol_layer_from_the_backend():
+    from microgpt_spec.commands.new_backend import program_templates, shared_files
+
+    assert set(shared_files("c")) == set(SHARED)
+    written = program_templates("c")
+    for name in SHARED:
+        assert not (SCAFFOLD / name).exists(), f"templates/c/{name}: taken from backends/c, not kept twice"
+        assert written[name] == (C_FOLDER / name).read_bytes()
 
 
 def conformance(backend: Path, *options: str) -> str:
