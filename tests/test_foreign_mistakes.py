@@ -40,6 +40,7 @@ def mistaken_copy(language: str, file: str, written: str, mistaken: str, folder:
     return folder
 
 
+@pytest.mark.slow  # four conformance runs, about a minute of CPU: CI's slow step
 @pytest.mark.parametrize("language, file, written, mistaken, area, words, sound", MISTAKES,
                          ids=[f"{m[0]}-{m[1]}-{m[4]}" for m in MISTAKES])
 def test_a_foreign_backend_with_a_bug_fails_in_the_right_area_with_a_clear_message(
