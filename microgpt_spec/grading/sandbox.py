@@ -47,8 +47,10 @@ SYSTEM_LIBRARIES = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"
 READABLE_DEVICES = ("/dev/urandom", "/dev/random", "/dev/zero")
 #: What a program backend's build may run and read: the compilers and their parts.
 SYSTEM_PROGRAMS = ("/usr/bin", "/bin", "/usr/lib", "/usr/libexec", "/lib", "/lib64", "/usr/local/bin")
-#: What a build or a program may read beyond the libraries: headers, shared data.
-SYSTEM_SHARED = ("/usr/include", "/usr/local/include", "/usr/share")
+#: What a build or a program may read beyond the libraries: headers, shared data, and the
+#: public configuration files runtimes read as they start (Node reads OpenSSL's; its
+#: private keys, in /etc/ssl/private, stay unreadable).
+SYSTEM_SHARED = ("/usr/include", "/usr/local/include", "/usr/share", "/etc/ssl/openssl.cnf", "/etc/localtime")
 #: The dynamic loader, which the kernel opens to run a program (so it needs the right to run).
 ELF_LOADERS = ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
 WRITABLE_DEVICES = ("/dev/null",)
