@@ -78,6 +78,7 @@ class ScriptBackend(contract.Backend):
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
+        self.origin = str(self.path)  # what the report's header names as its source
         self.name = path.name  # the report header reads "backend microgpt.py script ..."
         self.script: Script = parse_script(self.path)
         self.ns: dict[str, Any] = {"__name__": "microgpt_script", "__file__": str(self.path),

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 TOKENIZER_ONLY = """
-from microgpt_spec.spec.contract import Backend as Base
+from microgpt_spec.spec.contract import CONTRACT_VERSION, Backend as Base
 
 
 class Tok:
@@ -74,7 +74,7 @@ def test_unknown_backend_is_one_clear_error(pytester):
 
 def test_header_names_backend_file_version_and_contract(run):
     result = run(TOKENIZER_ONLY, "--area=tokenizer")
-    result.stdout.fnmatch_lines(["*backend under test: backend tokenizer-only 0.1 (float64) from *mine.py; contract 1.0*"])
+    result.stdout.fnmatch_lines([f"*backend under test: backend tokenizer-only 0.1 (float64) from *mine.py; contract {CONTRACT_VERSION}*"])
 
 
 def test_missing_parts_are_not_implemented_never_passed(run, pytester):

@@ -72,7 +72,8 @@ class LinkConfig:
     required_walls: tuple[str, ...] = ()  # the walls the grader's probe raised: every worker must
     program: tuple[str, ...] = ()  # a backend that is a program (microgpt_spec.programs): its command
     build: tuple[str, ...] = ()  # ... and its build, run once in a worker of its own before it
-    build_dir: str = ""  # where the build writes and the program is run from
+    build_dir: str = ""  # what the build made, kept for the program's workers
+    build_stage: str = ""  # where the build writes, inside its worker's own (bounded) folder
     sandboxed: bool = True  # False: a program started as it is, for a learner's own run (no walls)
 
     @classmethod
@@ -111,6 +112,7 @@ class WorkerProcess:
             "parent": os.getpid(), "probe": probe,
             "mode": "build" if building else ("program" if config.program else "python"),
             "program": list(config.program), "build": list(config.build), "build_dir": config.build_dir,
+            "build_stage": config.build_stage,
         }
         with open(config.output_path, "ab") as output:
             self.process = subprocess.Popen(

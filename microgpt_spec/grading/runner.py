@@ -181,7 +181,7 @@ def run_submission(submission: Path, options: RunOptions, exclude: tuple[Path, .
             "progress_path": str(paths["progress"]),
             "submission_root": str(work / "code"), "limits": limits_as_dict(options.limits),
             "separate_uid": options.separate_uid, "required_walls": list(options.required_walls or ()),
-            **program_settings(code, work / "build"),
+            **program_settings(code, work / "build", paths["sandbox"]),
         }
         paths["config"].write_text(json.dumps(config), encoding="utf-8")
         run = _run_pytest(paths, options, on_progress)
@@ -193,7 +193,11 @@ def run_submission(submission: Path, options: RunOptions, exclude: tuple[Path, .
     return run
 
 
-def program_settings(code: Path, build_dir: Path) -> dict:
+#: Inside the worker's folder: where a program's build writes before its outputs are kept.
+BUILD_STAGE = "build"
+
+
+def program_settings(code: Path, build_dir: Path, workdir: Path) -> dict:
     """For a submission that is a program (its folder holds microgpt-backend.toml): the command
     and build the worker runs, with {here} its copy and {build} a folder of its own. The
     manifest is read by the grader (TOML: parsing runs none of its code)."""
@@ -204,9 +208,12 @@ def program_settings(code: Path, build_dir: Path) -> dict:
     except ProgramError as error:
         raise SubmissionError(f"{code.name}: {printable(str(error).replace(str(code), code.name))}") from None
     build_dir.mkdir(mode=0o700)
+    # The build writes into a stage inside the worker's own folder (a bounded tmpfs where the
+    # worker has namespaces), which the build's worker then copies, capped, into build_dir.
+    stage = Path(workdir) / BUILD_STAGE
     return {"program": resolved(manifest.expand(manifest.command, build_dir), code),
-            "build": resolved(manifest.expand(manifest.build, build_dir), code) if manifest.build else [],
-            "build_dir": str(build_dir)}
+            "build": resolved(manifest.expand(manifest.build, stage), code) if manifest.build else [],
+            "build_dir": str(build_dir), "build_stage": str(stage)}
 
 
 def resolved(argv: list[str], code: Path) -> list[str]:

@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -157,9 +158,17 @@ def main() -> None:
     Worker(backend, rfd, wfd, policy, code_root).serve()
 
 
+#: The most a program's build may keep (its program and any files beside it).
+MAX_BUILD_BYTES = 64 * 2**20
+
+
 def build_program(config: dict) -> None:
     """A program backend's build, inside the walls: its compiler may start processes (they die
-    with the worker's PID namespace) and write only the build folder. Says how it ended."""
+    with the worker's PID namespace). It writes into a stage in the worker's own folder (a
+    bounded tmpfs where there are namespaces); what it made is then copied, capped, into the
+    build folder the program's workers run from. Says how it ended."""
+    stage = config["build_stage"]
+    os.makedirs(stage, exist_ok=True)
     try:
         done = subprocess.run(config["build"], cwd=config["submission"], stdin=subprocess.DEVNULL,
                               stdout=1, stderr=2, env=dict(os.environ))
@@ -167,7 +176,32 @@ def build_program(config: dict) -> None:
         detail = "" if status == 0 else f"exit status {status}"
     except OSError as error:
         status, detail = 127, f"could not start {config['build'][0]}: {error.strerror}"
+    if status == 0:
+        try:
+            keep_build(stage, config["build_dir"])
+        except OSError as error:
+            status, detail = 1, f"its output could not be kept: {error}"
     protocol.write_all(config["wfd"], protocol.frame({"built": {"status": status, "detail": detail}}))
+
+
+def keep_build(stage: str, build_dir: str) -> None:
+    """Copy the build's regular files (no links) into build_dir, at most MAX_BUILD_BYTES in all,
+    keeping the right to run what could run."""
+    left = MAX_BUILD_BYTES
+    for folder, subfolders, files in os.walk(stage):
+        relative = os.path.relpath(folder, stage)
+        target = os.path.normpath(os.path.join(build_dir, relative))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            source = os.path.join(folder, name)
+            if os.path.islink(source) or not os.path.isfile(source):
+                continue
+            left -= os.path.getsize(source)
+            if left < 0:
+                raise OSError(f"the build made more than {MAX_BUILD_BYTES // 2**20} MB")
+            shutil.copyfile(source, os.path.join(target, name))
+            runs = os.stat(source).st_mode & 0o111  # its mode, not access(): the stage is mounted noexec
+            os.chmod(os.path.join(target, name), 0o700 if runs else 0o600)
 
 
 def become_program(config: dict) -> None:
