@@ -7,8 +7,10 @@ import textwrap
 
 import pytest
 
+from microgpt_spec.spec.contract import CONTRACT_VERSION
+
 TOKENIZER_ONLY = """
-from microgpt_spec.spec.contract import CONTRACT_VERSION, Backend as Base
+from microgpt_spec.spec.contract import Backend as Base
 
 
 class Tok:
