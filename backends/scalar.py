@@ -153,13 +153,8 @@ class ScalarBackend(contract.Backend):
     def rmsnorm(self, x: Sequence[float]) -> list[float]:
         return floats(self.model.rmsnorm(self._leaves(x)))
 
-    def attention(
-        self,
-        q: Sequence[float],
-        keys: Sequence[Sequence[float]],
-        values: Sequence[Sequence[float]],
-        n_head: int,
-    ) -> list[float]:
+    def attention(self, q: Sequence[float], keys: Sequence[Sequence[float]],
+                  values: Sequence[Sequence[float]], n_head: int) -> list[float]:
         heads = self.model.attention(
             self._leaves(q), self._leaf_matrix(keys), self._leaf_matrix(values), n_head
         )
@@ -168,15 +163,8 @@ class ScalarBackend(contract.Backend):
     def mlp(self, x: Sequence[float], fc1: contract.Matrix, fc2: contract.Matrix) -> list[float]:
         return floats(self.model.mlp(self._leaves(x), self._leaf_matrix(fc1), self._leaf_matrix(fc2)))
 
-    def gpt(
-        self,
-        params: Params,
-        config: Config,
-        token: int,
-        pos: int,
-        keys: list[list[Any]],
-        values: list[list[Any]],
-    ) -> list[float]:
+    def gpt(self, params: Params, config: Config, token: int, pos: int, keys: list[list[Any]],
+            values: list[list[Any]]) -> list[float]:
         # The cache holds this backend's own key/value vectors (lists of Values).
         weights = self._weights(params, config)
         return floats(self.model.gpt(weights, config, token, pos, keys, values))
@@ -220,17 +208,9 @@ class ScalarBackend(contract.Backend):
     def init_params(self, config: Config, rng: random.Random) -> Params:
         return self.training.init_params(config, rng)
 
-    def train(
-        self,
-        params: Params,
-        config: Config,
-        sequences: Sequence[Sequence[int]],
-        schedule: Schedule,
-        *,
-        hyper: AdamHyper = AdamHyper(),
-        moments: Moments | None = None,
-        on_step: Callable[[int, float], None] | None = None,
-    ) -> TrainResult:
+    def train(self, params: Params, config: Config, sequences: Sequence[Sequence[int]], schedule: Schedule, *,
+              hyper: AdamHyper = AdamHyper(), moments: Moments | None = None,
+              on_step: Callable[[int, float], None] | None = None) -> TrainResult:
         check_params(params, config)
         # Through `call_train`: a learner's train.py written for contract 1.0 still runs.
         return contract.call_train(self.training, params, config, sequences, schedule, hyper=hyper,

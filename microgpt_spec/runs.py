@@ -271,15 +271,8 @@ def build_config(vocab_size: int, overrides: dict[str, int]) -> Config:
         raise RunError(f"the model options do not make a valid model: {error}") from None
 
 
-def fresh_state(
-    backend: LoadedBackend,
-    documents: Documents,
-    rng: random.Random,
-    overrides: dict[str, int],
-    num_steps: int,
-    seed: int,
-    batch_size: int = 1,
-) -> Checkpoint:
+def fresh_state(backend: LoadedBackend, documents: Documents, rng: random.Random, overrides: dict[str, int],
+                num_steps: int, seed: int, batch_size: int = 1) -> Checkpoint:
     """Step 0 of a new run: the tokenizer, the config and the initial weights, drawn as the
     reference draws them (from `rng`, right after the shuffle).
 
@@ -329,19 +322,11 @@ def next_chunk_end(
     return int(min(until, next_multiple(step, save_every), next_multiple(step, eval_every), by_time))
 
 
-def train_in_chunks(
-    backend: Any,
-    state: Checkpoint,
-    sequences: Sequence[Sequence[int]],
-    *,
-    until: int,
-    save_every: int,
-    on_step: Callable[[int, float], None],
-    on_save: Callable[[Checkpoint], None],
-    eval_every: int | None = None,
-    on_eval: Callable[[Checkpoint], Checkpoint] | None = None,
-    clock: SessionClock | None = None,
-) -> Checkpoint:
+def train_in_chunks(backend: Any, state: Checkpoint, sequences: Sequence[Sequence[int]], *, until: int,
+                    save_every: int, on_step: Callable[[int, float], None],
+                    on_save: Callable[[Checkpoint], None], eval_every: int | None = None,
+                    on_eval: Callable[[Checkpoint], Checkpoint] | None = None,
+                    clock: SessionClock | None = None) -> Checkpoint:
     """Advance `state` to step `until`, saving at every multiple of `save_every`, and
     replacing the state by `on_eval(state)` (which records an evaluation) at every
     multiple of `eval_every`, before that step's save.
@@ -372,14 +357,8 @@ def train_in_chunks(
     return state
 
 
-def run_chunk(
-    backend: Any,
-    state: Checkpoint,
-    sequences: Sequence[Sequence[int]],
-    stop: int,
-    on_step: Callable[[int, float], None],
-    clock: SessionClock,
-) -> Checkpoint:
+def run_chunk(backend: Any, state: Checkpoint, sequences: Sequence[Sequence[int]], stop: int,
+              on_step: Callable[[int, float], None], clock: SessionClock) -> Checkpoint:
     """Steps state.next_step .. stop-1 through the contract's `train`; the new state."""
     seconds: list[float] = []
 
@@ -402,17 +381,9 @@ def run_chunk(
     )
 
 
-def call_train(
-    backend: Any,
-    params: Params,
-    config: Config,
-    sequences: Sequence[Sequence[int]],
-    schedule: Schedule,
-    *,
-    hyper: AdamHyper,
-    moments: Moments | None = None,
-    on_step: Callable[[int, float], None] | None = None,
-) -> TrainResult:
+def call_train(backend: Any, params: Params, config: Config, sequences: Sequence[Sequence[int]],
+               schedule: Schedule, *, hyper: AdamHyper, moments: Moments | None = None,
+               on_step: Callable[[int, float], None] | None = None) -> TrainResult:
     """The contract's `train` (any contract version: `contract.call_train`), for a command.
 
     A part not written yet ends the command with one message naming it; so does a backend
@@ -486,14 +457,8 @@ class StepTokens:
 
 
 # --------------------------------------------------------------------- held-out evaluation
-def mean_document_loss(
-    backend: Any,
-    params: Params,
-    config: Config,
-    sequences: Sequence[Sequence[int]],
-    hyper: AdamHyper,
-    batch_size: int = 1,
-) -> float:
+def mean_document_loss(backend: Any, params: Params, config: Config, sequences: Sequence[Sequence[int]],
+                       hyper: AdamHyper, batch_size: int = 1) -> float:
     """(1/n) * sum over the n sequences of each sequence's mean loss, weights unchanged.
 
     The contract's only loss of a whole model is `loss_and_grads`, one sequence per call,

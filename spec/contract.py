@@ -374,13 +374,8 @@ class Backend:
         """`x * (mean(x**2) + 1e-5) ** -0.5`."""
         raise NotImplementedError("layers: rmsnorm(x)")
 
-    def attention(
-        self,
-        q: Sequence[float],
-        keys: Sequence[Sequence[float]],
-        values: Sequence[Sequence[float]],
-        n_head: int,
-    ) -> list[float]:
+    def attention(self, q: Sequence[float], keys: Sequence[Sequence[float]],
+                  values: Sequence[Sequence[float]], n_head: int) -> list[float]:
         """Multi-head attention of one query over `len(keys)` cached positions.
 
         Head h uses dims [h*d, (h+1)*d) with d = len(q) // n_head: scores
@@ -393,15 +388,8 @@ class Backend:
         """`linear(relu(linear(x, fc1)), fc2)` (no residual: that is `gpt`'s job)."""
         raise NotImplementedError("layers: mlp(x, fc1, fc2)")
 
-    def gpt(
-        self,
-        params: Params,
-        config: Config,
-        token: int,
-        pos: int,
-        keys: list[list[Any]],
-        values: list[list[Any]],
-    ) -> list[float]:
+    def gpt(self, params: Params, config: Config, token: int, pos: int, keys: list[list[Any]],
+            values: list[list[Any]]) -> list[float]:
         """The logits for the next token after `token` at position `pos`.
 
         `keys` and `values` hold one list per layer (the KV cache); this call appends
@@ -456,17 +444,9 @@ class Backend:
         `rng.gauss(0, 0.08)` per weight."""
         raise NotImplementedError("training: init_params(config, rng)")
 
-    def train(
-        self,
-        params: Params,
-        config: Config,
-        sequences: Sequence[Sequence[int]],
-        schedule: Schedule,
-        *,
-        hyper: AdamHyper = AdamHyper(),
-        moments: Moments | None = None,
-        on_step: Callable[[int, float], None] | None = None,
-    ) -> TrainResult:
+    def train(self, params: Params, config: Config, sequences: Sequence[Sequence[int]], schedule: Schedule, *,
+              hyper: AdamHyper = AdamHyper(), moments: Moments | None = None,
+              on_step: Callable[[int, float], None] | None = None) -> TrainResult:
         """Train from `params` (not modified) with Adam: steps `schedule.start_step` ..
         `schedule.stop - 1` of a `schedule.num_steps`-step run.
 
@@ -487,17 +467,9 @@ CONTRACT_METHODS: tuple[str, ...] = tuple(
 
 
 # --------------------------------------------------------------------- calling train, any version
-def call_train(
-    backend: Any,
-    params: Params,
-    config: Config,
-    sequences: Sequence[Sequence[int]],
-    schedule: Schedule,
-    *,
-    hyper: AdamHyper = AdamHyper(),
-    moments: Moments | None = None,
-    on_step: Callable[[int, float], None] | None = None,
-) -> TrainResult:
+def call_train(backend: Any, params: Params, config: Config, sequences: Sequence[Sequence[int]],
+               schedule: Schedule, *, hyper: AdamHyper = AdamHyper(), moments: Moments | None = None,
+               on_step: Callable[[int, float], None] | None = None) -> TrainResult:
     """`backend.train` in the form its signature was written for: contract 2.0's, or 1.0's.
 
     `backend` is anything with a `train` (a backend, or the module a scalar backend keeps

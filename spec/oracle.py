@@ -418,14 +418,9 @@ def adam_update(p, g, m, v, step: int, num_steps: int, hyper: AdamHyper = AdamHy
 # ============================================================================ training
 
 
-def train(
-    params: Params | Mapping[str, np.ndarray],
-    config: Config,
-    sequences: Sequence[Sequence[int]],
-    schedule: Schedule,
-    hyper: AdamHyper = AdamHyper(),
-    moments: Moments | None = None,
-) -> tuple[Arrays, Arrays, Arrays, list[float]]:
+def train(params: Params | Mapping[str, np.ndarray], config: Config, sequences: Sequence[Sequence[int]],
+          schedule: Schedule, hyper: AdamHyper = AdamHyper(),
+          moments: Moments | None = None) -> tuple[Arrays, Arrays, Arrays, list[float]]:
     """The schedule's steps: start_step .. stop - 1 of a run of num_steps.
 
     Step s: (loss, g) = loss_and_grads(sequences[s % len(sequences)]), then `adam_update`

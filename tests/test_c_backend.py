@@ -27,7 +27,7 @@ SCAFFOLD = Path(__file__).resolve().parents[1] / "microgpt_spec" / "templates" /
 #: The files the scaffold shares with the backend, byte for byte: the protocol layer, the glue
 #: and the parts' headers (only the parts' .c files and main.c's name differ).
 SHARED = ("json.c", "json.h", "protocol.c", "protocol.h", "backend.c", "engine.h", "tokenizer.h", "model.h",
-          "loss.h", "adam.h", "sampling.h", "train.h")
+          "loss.h", "adam.h", "sampling.h", "train.h", "storage.c")
 REFERENCE_SAMPLES = ("kamon ann karai jaire vialan karia yeran anna areli kaina "
                      "konna keylen liole alerin earan lenne kana lara alela anton").split()
 

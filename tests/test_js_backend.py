@@ -28,7 +28,7 @@ BACKEND = ROOT / "backends" / "js"
 TEMPLATE = ROOT / "microgpt_spec" / "templates" / "js"
 #: Files the scaffold shares with the backend, byte for byte: the wire, JSON, Python's
 #: arithmetic, the contract's methods and the start-up. Only the microgpt parts differ.
-SHARED = ("protocol.js", "json.js", "pymath.js", "backend.js", "main.js")
+SHARED = ("protocol.js", "json.js", "pymath.js", "backend.js", "main.js", "params.js")
 SECONDS = 20
 
 

@@ -14,22 +14,7 @@
 const { Value } = require('./engine');
 const pymath = require('./pymath');
 const { pyError } = require('./protocol');
-
-// --------------------------------------------------------------------- the parameters
-/** Parameter names and [rows, cols], in the reference order (the order weights are drawn). */
-function paramShapes(config) {
-  const { vocab_size: vocab, n_embd: d, block_size: block } = config;
-  const shapes = { wte: [vocab, d], wpe: [block, d], lm_head: [vocab, d] };
-  for (let i = 0; i < config.n_layer; i += 1) {
-    shapes[`layer${i}.attn_wq`] = [d, d];
-    shapes[`layer${i}.attn_wk`] = [d, d];
-    shapes[`layer${i}.attn_wv`] = [d, d];
-    shapes[`layer${i}.attn_wo`] = [d, d];
-    shapes[`layer${i}.mlp_fc1`] = [4 * d, d];
-    shapes[`layer${i}.mlp_fc2`] = [d, 4 * d];
-  }
-  return shapes;
-}
+const { paramShapes } = require('./params');
 
 // --------------------------------------------------------------------- Python's + and sum
 /** x + y where either may be a plain number (Python calls y.__radd__ when x is a number). */

@@ -3,28 +3,14 @@
 //
 // The parameters live as Value leaves for the whole run; each step builds a fresh graph on
 // top of them, runs backward(), and lets Adam move every leaf's data and reset its grad.
-const { Value } = require('./engine');
 const { Adam } = require('./adam');
-const { mean, paramShapes, sequenceLoss } = require('./model');
+const { mean, sequenceLoss } = require('./model');
+const { paramShapes, toWeights, toParams } = require('./params');
 const { DataClass, pyError } = require('./protocol');
 
 const INIT_STD = 0.08;
 
 // --------------------------------------------------------------------- plain numbers <-> Values
-/** Plain matrices -> fresh Value leaves of the same shape. */
-function toWeights(params) {
-  const weights = {};
-  for (const [name, rows] of Object.entries(params)) weights[name] = rows.map((r) => r.map((w) => new Value(w)));
-  return weights;
-}
-
-/** Value matrices -> plain numbers: their data (or their grad, with field = 'grad'). */
-function toParams(weights, field = 'data') {
-  const params = {};
-  for (const [name, rows] of Object.entries(weights)) params[name] = rows.map((r) => r.map((w) => w[field]));
-  return params;
-}
-
 /** Every entry in the reference order: matrix by matrix (paramShapes), row by row. */
 function flatten(matrices, config) {
   const flat = [];

@@ -33,16 +33,8 @@ def learning_rate(hyper: AdamHyper, step: int, num_steps: int) -> float:
     return hyper.lr * (1 - step / num_steps)
 
 
-def adam_update(
-    p: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    hyper: AdamHyper,
-    step: int,
-    num_steps: int,
-    buffers: tuple[np.ndarray, np.ndarray] | None = None,
-) -> None:
+def adam_update(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, hyper: AdamHyper, step: int,
+                num_steps: int, buffers: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """One Adam step on float64 arrays, in place on p, m and v (g is only read).
 
     `buffers`: two scratch arrays shaped like p (made here if not given).

@@ -79,15 +79,7 @@ class Backend(ContractBackend):
     def init_params(self, config: Config, rng: random.Random) -> Params:
         return training.init_params(config, rng)
 
-    def train(
-        self,
-        params: Params,
-        config: Config,
-        sequences: Sequence[Sequence[int]],
-        schedule: Schedule,
-        *,
-        hyper: AdamHyper = AdamHyper(),
-        moments: Moments | None = None,
-        on_step: Callable[[int, float], None] | None = None,
-    ) -> TrainResult:
+    def train(self, params: Params, config: Config, sequences: Sequence[Sequence[int]], schedule: Schedule, *,
+              hyper: AdamHyper = AdamHyper(), moments: Moments | None = None,
+              on_step: Callable[[int, float], None] | None = None) -> TrainResult:
         return training.train(params, config, sequences, schedule, hyper=hyper, moments=moments, on_step=on_step)

@@ -68,14 +68,8 @@ def mlp(x: np.ndarray, fc1: np.ndarray, fc2: np.ndarray) -> np.ndarray:
     return linear(np.maximum(linear(x, fc1), 0.0), fc2)
 
 
-def gpt_step(
-    weights: dict[str, np.ndarray],
-    config: Config,
-    token: int,
-    pos: int,
-    keys: list[list[Any]],
-    values: list[list[Any]],
-) -> np.ndarray:
+def gpt_step(weights: dict[str, np.ndarray], config: Config, token: int, pos: int, keys: list[list[Any]],
+             values: list[list[Any]]) -> np.ndarray:
     """The logits after `token` at position `pos`, appending this position's key and
     value (one array each) to every layer's cache.
 

@@ -240,15 +240,8 @@ def attention_forward(
     return heads @ wo.T, (h, (q, k, v), scores, heads)
 
 
-def attention_backward(
-    dy: np.ndarray,
-    qkv_weight: np.ndarray,
-    wo: np.ndarray,
-    grad_qkv: np.ndarray,
-    grad_wo: np.ndarray,
-    batch: Batch,
-    cache: tuple,
-) -> np.ndarray:
+def attention_backward(dy: np.ndarray, qkv_weight: np.ndarray, wo: np.ndarray, grad_qkv: np.ndarray,
+                       grad_wo: np.ndarray, batch: Batch, cache: tuple) -> np.ndarray:
     """Gradient through attention; writes d Wqkv and d Wo, returns d h.
 
         d heads = dy @ Wo                     d Wo = dy^T @ heads

@@ -14,16 +14,9 @@ from .model import Model, make_batch
 from .params import FlatParams, flatten
 
 
-def train(
-    params: Params,
-    config: Config,
-    sequences: Sequence[Sequence[int]],
-    schedule: Schedule,
-    *,
-    hyper: AdamHyper = AdamHyper(),
-    moments: Moments | None = None,
-    on_step: Callable[[int, float], None] | None = None,
-) -> TrainResult:
+def train(params: Params, config: Config, sequences: Sequence[Sequence[int]], schedule: Schedule, *,
+          hyper: AdamHyper = AdamHyper(), moments: Moments | None = None,
+          on_step: Callable[[int, float], None] | None = None) -> TrainResult:
     """The schedule's steps, start_step .. stop - 1 of num_steps (see the contract's `train`).
 
     `params` and the moments are copied into flat buffers, so the caller's are untouched.

@@ -26,13 +26,8 @@ class Adam:
         g     = 0
     """
 
-    def __init__(
-        self,
-        params: Sequence[Value],
-        hyper: AdamHyper = AdamHyper(),
-        m: Sequence[float] | None = None,
-        v: Sequence[float] | None = None,
-    ) -> None:
+    def __init__(self, params: Sequence[Value], hyper: AdamHyper = AdamHyper(),
+                 m: Sequence[float] | None = None, v: Sequence[float] | None = None) -> None:
         self.params = list(params)
         self.hyper = hyper
         self.m = [0.0] * len(self.params) if m is None else [float(x) for x in m]

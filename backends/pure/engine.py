@@ -35,12 +35,8 @@ class Value:
     # saves memory and makes attribute access faster.
     __slots__ = ("data", "grad", "_children", "_local_grads")
 
-    def __init__(
-        self,
-        data: Number,
-        children: tuple[Value, ...] = (),
-        local_grads: tuple[Number, ...] = (),
-    ) -> None:
+    def __init__(self, data: Number, children: tuple[Value, ...] = (),
+                 local_grads: tuple[Number, ...] = ()) -> None:
         self.data = data
         self.grad: Number = 0
         self._children = children

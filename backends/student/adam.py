@@ -18,13 +18,8 @@ from .engine import Value
 class Adam:
     """Adam over a list of `Value`s; `m[i]`, `v[i]` are the moments of `params[i]`."""
 
-    def __init__(
-        self,
-        params: Sequence[Value],
-        hyper: AdamHyper = AdamHyper(),
-        m: Sequence[float] | None = None,
-        v: Sequence[float] | None = None,
-    ) -> None:
+    def __init__(self, params: Sequence[Value], hyper: AdamHyper = AdamHyper(),
+                 m: Sequence[float] | None = None, v: Sequence[float] | None = None) -> None:
         """Keep the parameters (as a list) and the settings, and the two moment lists:
 
             self.params = list(params);  self.hyper = hyper

@@ -52,12 +52,8 @@ class Value:
     # saves memory and makes attribute access faster.
     __slots__ = ("data", "grad", "_children", "_local_grads")
 
-    def __init__(
-        self,
-        data: Number,
-        children: tuple[Value, ...] = (),
-        local_grads: tuple[Number, ...] = (),
-    ) -> None:
+    def __init__(self, data: Number, children: tuple[Value, ...] = (),
+                 local_grads: tuple[Number, ...] = ()) -> None:
         """Store the four fields: `data`, `grad` (0: nothing differentiated yet),
         `_children` and `_local_grads`.
 

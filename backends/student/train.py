@@ -61,14 +61,8 @@ def batch_loss(weights: Weights, config: Config, batch: Sequence[Sequence[int]])
     return losses[0] if len(losses) == 1 else mean(losses)
 
 
-def train_step(
-    weights: Weights,
-    config: Config,
-    optimizer: Adam,
-    batch: Sequence[Sequence[int]],
-    step: int,
-    num_steps: int,
-) -> float:
+def train_step(weights: Weights, config: Config, optimizer: Adam, batch: Sequence[Sequence[int]], step: int,
+               num_steps: int) -> float:
     """Forward, backward, one Adam update. Returns the loss before the update (a float).
 
         loss = batch_loss(weights, config, batch)     forward: builds the graph
@@ -88,16 +82,9 @@ def train_step(
 
 
 # --------------------------------------------------------------------- the loop
-def train(
-    params: Params,
-    config: Config,
-    sequences: Sequence[Sequence[int]],
-    schedule: Schedule,
-    *,
-    hyper: AdamHyper = AdamHyper(),
-    moments: Moments | None = None,
-    on_step: Callable[[int, float], None] | None = None,
-) -> TrainResult:
+def train(params: Params, config: Config, sequences: Sequence[Sequence[int]], schedule: Schedule, *,
+          hyper: AdamHyper = AdamHyper(), moments: Moments | None = None,
+          on_step: Callable[[int, float], None] | None = None) -> TrainResult:
     """The schedule's steps: start_step .. stop - 1 of a run of num_steps steps.
 
         weights = to_weights(params, Value)           Value leaves (params is not changed)

@@ -39,13 +39,8 @@ class ScheduledAdam:
     `m` and `v` read back, per tensor, as a float (0-d tensor) or nested lists.
     """
 
-    def __init__(
-        self,
-        tensors: Sequence[torch.Tensor],
-        hyper: AdamHyper = AdamHyper(),
-        m: Sequence[torch.Tensor] | None = None,
-        v: Sequence[torch.Tensor] | None = None,
-    ) -> None:
+    def __init__(self, tensors: Sequence[torch.Tensor], hyper: AdamHyper = AdamHyper(),
+                 m: Sequence[torch.Tensor] | None = None, v: Sequence[torch.Tensor] | None = None) -> None:
         self.tensors = list(tensors)
         self.hyper = hyper
         self.optimizer = torch.optim.Adam(self.tensors, lr=hyper.lr, betas=(hyper.beta1, hyper.beta2), eps=hyper.eps)

@@ -139,13 +139,8 @@ class TorchBackend(contract.Backend):
 
     @with_threads
     @torch.no_grad()
-    def attention(
-        self,
-        q: Sequence[float],
-        keys: Sequence[Sequence[float]],
-        values: Sequence[Sequence[float]],
-        n_head: int,
-    ) -> list[float]:
+    def attention(self, q: Sequence[float], keys: Sequence[Sequence[float]],
+                  values: Sequence[Sequence[float]], n_head: int) -> list[float]:
         query = self.tensor(q).unsqueeze(0)  # (1, C): one query over T cached positions
         out = gpt_model.attention(query, self.tensor(keys), self.tensor(values), n_head, causal=False)
         return to_lists(out.squeeze(0))
@@ -157,15 +152,8 @@ class TorchBackend(contract.Backend):
 
     @with_threads
     @torch.no_grad()
-    def gpt(
-        self,
-        params: Params,
-        config: Config,
-        token: int,
-        pos: int,
-        keys: list[list[Any]],
-        values: list[list[Any]],
-    ) -> list[float]:
+    def gpt(self, params: Params, config: Config, token: int, pos: int, keys: list[list[Any]],
+            values: list[list[Any]]) -> list[float]:
         # The cache holds this backend's own key and value tensors, one per position.
         return to_lists(self.model(params, config).step(token, pos, keys, values))
 
@@ -213,17 +201,9 @@ class TorchBackend(contract.Backend):
         }
 
     @with_threads
-    def train(
-        self,
-        params: Params,
-        config: Config,
-        sequences: Sequence[Sequence[int]],
-        schedule: Schedule,
-        *,
-        hyper: AdamHyper = AdamHyper(),
-        moments: Moments | None = None,
-        on_step: Callable[[int, float], None] | None = None,
-    ) -> TrainResult:
+    def train(self, params: Params, config: Config, sequences: Sequence[Sequence[int]], schedule: Schedule, *,
+              hyper: AdamHyper = AdamHyper(), moments: Moments | None = None,
+              on_step: Callable[[int, float], None] | None = None) -> TrainResult:
         model = self.model(params, config)  # a copy: the caller's params stay as they are
         return training.train(model, config, sequences, schedule, hyper=hyper, moments=moments, on_step=on_step)
 

@@ -19,16 +19,9 @@ from .adam import ScheduledAdam
 from .model import MicroGPT, to_lists
 
 
-def train(
-    model: MicroGPT,
-    config: Config,
-    sequences: Sequence[Sequence[int]],
-    schedule: Schedule,
-    *,
-    hyper: AdamHyper = AdamHyper(),
-    moments: Moments | None = None,
-    on_step: Callable[[int, float], None] | None = None,
-) -> TrainResult:
+def train(model: MicroGPT, config: Config, sequences: Sequence[Sequence[int]], schedule: Schedule, *,
+          hyper: AdamHyper = AdamHyper(), moments: Moments | None = None,
+          on_step: Callable[[int, float], None] | None = None) -> TrainResult:
     """The schedule's steps on `model` (the caller's copy: it is trained in place)."""
     if not sequences:
         raise ValueError("train: no sequences to train on")

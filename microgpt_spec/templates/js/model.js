@@ -5,21 +5,7 @@
 // and shapes from paramShapes). Vectors are arrays of Values. The model reads ONE token
 // at a time; earlier positions are seen only through the key/value cache.
 const { notImplemented } = require('./protocol');
-
-/** Parameter names and [rows, cols], in the reference order (written for you). */
-function paramShapes(config) {
-  const { vocab_size: vocab, n_embd: d, block_size: block } = config;
-  const shapes = { wte: [vocab, d], wpe: [block, d], lm_head: [vocab, d] };
-  for (let i = 0; i < config.n_layer; i += 1) {
-    shapes[`layer${i}.attn_wq`] = [d, d];
-    shapes[`layer${i}.attn_wk`] = [d, d];
-    shapes[`layer${i}.attn_wv`] = [d, d];
-    shapes[`layer${i}.attn_wo`] = [d, d];
-    shapes[`layer${i}.mlp_fc1`] = [4 * d, d];
-    shapes[`layer${i}.mlp_fc2`] = [d, 4 * d];
-  }
-  return shapes;
-}
+const { paramShapes } = require('./params');
 
 /** y[o] = sum_i w[o][i] * x[i]: one output per row of w, no bias. */
 function linear(x, w) { throw notImplemented('layers: linear(x, w): y[o] = sum_i w[o][i] * x[i]'); }

@@ -1,23 +1,8 @@
 'use strict';
 // Training: weight init, one step, and the loop.
 const { Value } = require('./engine');
-const { paramShapes } = require('./model');
+const { paramShapes, toWeights, toParams } = require('./params');
 const { notImplemented } = require('./protocol');
-
-// ---------------------------------------------- plain numbers <-> Values (written for you)
-/** Plain matrices -> fresh Value leaves of the same shape. */
-function toWeights(params) {
-  const weights = {};
-  for (const [name, rows] of Object.entries(params)) weights[name] = rows.map((r) => r.map((w) => new Value(w)));
-  return weights;
-}
-
-/** Value matrices -> plain numbers: their data (or their grad, with field = 'grad'). */
-function toParams(weights, field = 'data') {
-  const params = {};
-  for (const [name, rows] of Object.entries(weights)) params[name] = rows.map((r) => r.map((w) => w[field]));
-  return params;
-}
 
 // ---------------------------------------------- yours
 /** For each matrix of paramShapes(config) in order, row by row, one rng.gauss(0, 0.08) per
