@@ -12,6 +12,21 @@ from cli_helpers import NAMES
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(scope="module")
+def reference_names():
+    """makemore's names.txt, the original program's data, for the reference-run tests: never
+    shipped (the spec's own data is data/names.txt); the test skips, saying why, without it."""
+    from microgpt_spec.data import (REFERENCE_NAMES_SHA256, reference_names_candidate, reference_names_path,
+                                    sha256_of)
+
+    path = reference_names_path()
+    if path is None:
+        pytest.skip(f"makemore's names.txt not found at {reference_names_candidate()}")
+    if sha256_of(path) != REFERENCE_NAMES_SHA256:
+        pytest.skip(f"{path} is not makemore's names.txt (its sha256 differs)")
+    return path
+
+
 @pytest.fixture
 def names_file(tmp_path):
     """A one-name-per-line file of the tiny corpus the CLI tests train on."""

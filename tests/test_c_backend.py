@@ -19,7 +19,6 @@ from cli_helpers import cli
 
 from microgpt_spec import checkpoint
 from microgpt_spec.commands.new_backend import write_program
-from microgpt_spec.data import REFERENCE_NAMES_SHA256, reference_names_candidate, reference_names_path, sha256_of
 from microgpt_spec.programs import MANIFEST_NAME, built_folder, read_manifest
 
 C_FOLDER = Path(__file__).resolve().parents[1] / "backends" / "c"
@@ -117,16 +116,6 @@ def test_filling_in_one_part_of_the_scaffold_turns_its_area_green(tmp_path, monk
 
 
 # --------------------------------------------------------------------- the reference run
-@pytest.fixture(scope="module")
-def reference_names():
-    path = reference_names_path()
-    if path is None:
-        pytest.skip(f"makemore's names.txt not found at {reference_names_candidate()}")
-    if sha256_of(path) != REFERENCE_NAMES_SHA256:
-        pytest.skip(f"{path} is not makemore's names.txt (its sha256 differs)")
-    return path
-
-
 @pytest.mark.slow
 def test_c_prints_the_whole_reference_run(capsys, reference_names, tmp_path):
     """All 1000 steps and the 20 samples on the c backend through the command line: the

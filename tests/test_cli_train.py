@@ -24,12 +24,6 @@ from rich.console import Console
 from microgpt_spec import artifacts, checkpoint, files
 from microgpt_spec.artifacts import read_metrics_csv
 from microgpt_spec.progress import PlainProgress, RichProgress, format_duration, progress_display
-from microgpt_spec.data import (
-    REFERENCE_NAMES_SHA256,
-    reference_names_candidate,
-    reference_names_path,
-    sha256_of,
-)
 from microgpt_spec.registry import BackendLoadError, find_backend
 
 
@@ -375,16 +369,6 @@ def test_an_interrupted_run_saves_its_last_good_state_and_resumes_exactly(
 
 
 # --------------------------------------------------------------------- the reference run
-@pytest.fixture(scope="module")
-def reference_names():
-    path = reference_names_path()
-    if path is None:
-        pytest.skip(f"makemore's names.txt not found at {reference_names_candidate()}")
-    if sha256_of(path) != REFERENCE_NAMES_SHA256:
-        pytest.skip(f"{path} is not makemore's names.txt (its sha256 differs)")
-    return path
-
-
 def test_pure_prints_the_reference_first_losses(capsys, reference_names, tmp_path):
     # The first two steps of the 1000-step run, then a stop: the whole run is marked slow.
     code, out, err = cli(capsys, "train", "--backend", "pure", "--data", reference_names,
