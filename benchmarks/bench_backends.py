@@ -9,8 +9,12 @@ Every (backend, batch size) pair trains in its own Python process, so the peak m
 A run is the reference recipe on the shipped names (seed 42: shuffle, tokenizer, default
 config, init), then `train` through the contract for the given number of steps, timing
 each step from one `on_step` call to the next. The first step is left out as warm-up.
+Then the same steps again in one call without `on_step`, less a one-step call ("ms/step,
+one call"): for a backend that is a program (c, js), every `on_step` is a round trip to the
+host, which the median includes, and every call sends the sequences and the weights; this
+column has neither: it is the backend's own speed.
 
-Columns: ms/step is the median step; tokens/s is the positions trained per step (on
+Columns: ms/step is the median step; peak RSS adds a program backend's own process; tokens/s is the positions trained per step (on
 average, over the steps run) divided by that median; "x pure" is tokens/s over the pure
 backend's tokens/s at the same batch size, or at batch 1 if pure did not run that one.
 BLAS is held to one thread in the workers (the model's matrices are far too small for
@@ -25,6 +29,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,6 +50,7 @@ class Measurement:
     seconds_per_step: float  # median
     tokens_per_step: float  # mean
     peak_rss_mb: float
+    seconds_per_step_one_call: float = 0.0  # the whole call without on_step, over its steps
 
     @property
     def tokens_per_second(self) -> float:
@@ -99,14 +105,46 @@ def measure(backend_name: str, batch: int, steps: int, data: Path) -> Measuremen
                on_step=lambda s, l: stamps.append(time.perf_counter()))
     durations = [b - a for a, b in zip([start, *stamps], stamps)]
     timed = range(1, steps) if steps > 1 else range(steps)  # step 0 is warm-up
+    one_call = seconds_per_step_in_one_call(backend, params, config, sequences, steps, batch)
     return Measurement(
         backend=backend_name,
         batch=batch,
         steps=len(timed),
         seconds_per_step=statistics.median(durations[i] for i in timed),
         tokens_per_step=statistics.mean(tokens_trained(sequences, i, batch, config.block_size) for i in timed),
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+        peak_rss_mb=(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + program_peak_kb(backend)) / 1024,
+        seconds_per_step_one_call=one_call,
     )
+
+
+def seconds_per_step_in_one_call(backend, params, config, sequences, steps: int, batch: int) -> float:
+    """A call of `steps` steps without on_step, less a call of one step: what a step costs
+    inside the backend, without what every call costs (the arguments crossing to a program:
+    all the sequences, the weights and back)."""
+    from microgpt_spec.spec.contract import Schedule, call_train
+
+    def timed(count: int) -> float:
+        start = time.perf_counter()
+        call_train(backend, params, config, sequences, Schedule(count, batch_size=batch))
+        return time.perf_counter() - start
+
+    if steps < 2:
+        return timed(steps)
+    return max(timed(steps) - timed(1), 0.0) / (steps - 1)
+
+
+def program_peak_kb(backend) -> int:
+    """A program backend's own peak memory (VmHWM of its process), 0 for a Python backend."""
+    link = getattr(backend, "_link", None)
+    worker = getattr(link, "worker", None)
+    if worker is None:
+        return 0
+    try:
+        status = Path(f"/proc/{worker.process.pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((l for l in status.splitlines() if l.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1])
 
 
 # ---------------------------------------------------------------------- driver side
@@ -138,7 +176,8 @@ def print_table(rows: list[Measurement], data: Path) -> None:
         title=f"train steps on {data.name}, default config (1 BLAS thread)",
         caption="x pure: tokens/s over pure's at the same batch (* at batch 1)",
     )
-    for column in ("backend", "batch", "steps timed", "ms/step (median)", "tokens/s", "peak RSS MB", "x pure"):
+    for column in ("backend", "batch", "steps timed", "ms/step (median)", "ms/step, one call", "tokens/s",
+                   "peak RSS MB", "x pure"):
         table.add_column(column, justify="left" if column == "backend" else "right")
     for row in rows:
         table.add_row(
@@ -146,6 +185,7 @@ def print_table(rows: list[Measurement], data: Path) -> None:
             str(row.batch),
             str(row.steps),
             f"{row.seconds_per_step * 1e3:.3g}",
+            f"{row.seconds_per_step_one_call * 1e3:.3g}",
             f"{row.tokens_per_second:,.0f}",
             f"{row.peak_rss_mb:.0f}",
             speedup(row, rows),
@@ -154,10 +194,12 @@ def print_table(rows: list[Measurement], data: Path) -> None:
 
 
 def default_backends() -> list[str]:
-    """pure and numpy, and torch when its optional extra is installed."""
+    """pure and numpy, torch when its optional extra is installed, and the programs whose
+    compiler or interpreter is here (c, js)."""
     names = ["pure", "numpy"]
     if importlib.util.find_spec("torch") is not None:
         names.append("torch")
+    names += [name for name, tool in (("c", "cc"), ("js", "node")) if shutil.which(tool)]
     return names
 
 

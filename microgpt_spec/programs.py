@@ -30,6 +30,7 @@ import atexit
 import fnmatch
 import hashlib
 import os
+import platform
 import shlex
 import shutil
 import subprocess
@@ -124,12 +125,25 @@ def source_files(manifest: Manifest) -> list[Path]:
 
 
 def build_key(manifest: Manifest) -> str:
-    """What the build depends on: its command and every source file's name and content."""
-    digest = hashlib.sha256(repr(manifest.build).encode())
+    """What the build depends on: its command, every source file's name and content, and
+    the processor (a build may be tuned to it, as the c backend's -march=native is: a cache
+    shared between machines then keeps one build per kind of processor)."""
+    digest = hashlib.sha256(repr(manifest.build).encode() + processor_identity().encode())
     for path in source_files(manifest):
         digest.update(path.relative_to(manifest.folder).as_posix().encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()[:20]
+
+
+def processor_identity() -> str:
+    """The machine's architecture and its processor's feature flags."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            flags = next((line for line in info if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return f"{platform.machine()} {flags.strip()}"
 
 
 def built_folder(manifest: Manifest, root: Path | None = None) -> Path | None:
