@@ -9,7 +9,10 @@ over --steps). Then the command prints, one column per backend:
 
   total time         wall time of the whole `train` call
   time per step      the median step, the first one left out (it carries whatever
-                     set-up the backend does inside `train`, such as torch's start-up)
+                     set-up the backend does inside `train`, such as torch's start-up);
+                     for a program backend (c, js) each step includes the round trip
+                     of its on_step to this process (benchmarks/bench_backends.py's
+                     "one call" column leaves it out)
   steps per second   1 / time per step
   speed vs FIRST     how many times faster a step is than the first backend's (FIRST's
                      time per step divided by this one's)
