@@ -151,3 +151,23 @@ def test_writing_the_tokenizer_turns_its_area_green(scaffold):
 def test_the_scaffold_names_itself_in_the_manifest_and_readme(scaffold):
     assert "mine" in (scaffold / "microgpt-backend.toml").read_text()
     assert "{{name}}" not in (scaffold / "README.md").read_text() and "mine" in (scaffold / "README.md").read_text()
+
+
+# --------------------------------------------------------------------------- the commands
+def test_the_commands_train_and_sample_on_js_as_on_pure(capsys, names_file, tmp_path):
+    """train, then sample: the js backend through the command line, from the same start and
+    with the same draws as pure (its samples are pure's, name for name)."""
+    from cli_helpers import TINY, cli
+
+    for backend in ("js", "pure"):
+        out = tmp_path / backend
+        code, _, err = cli(capsys, "train", "--backend", backend, "--data", names_file, "--out", out, *TINY,
+                           "--steps", "3", "--samples", "0")
+        assert code == 0, err
+    samples = {}
+    for backend in ("js", "pure"):
+        code, printed, err = cli(capsys, "sample", "--backend", backend, "--checkpoint", tmp_path / backend,
+                                 "--n", "5")
+        assert code == 0, err
+        samples[backend] = printed
+    assert samples["js"] == samples["pure"] and samples["js"].strip()
