@@ -209,6 +209,7 @@ class _Running:
     def close_all(self) -> None:
         for link in self.links:
             link.close()
+            Path(link.config.output_path).unlink(missing_ok=True)  # the program's stderr log
 
 
 _RUNNING = _Running()
