@@ -12,7 +12,8 @@ each step from one `on_step` call to the next. The first step is left out as war
 Then the same steps again in one call without `on_step`, less a one-step call ("ms/step,
 one call"): for a backend that is a program (c, js), every `on_step` is a round trip to the
 host, which the median includes, and every call sends the sequences and the weights; this
-column has neither: it is the backend's own speed.
+column has neither: it is the backend's own speed. For a program, "program CPU ms/step"
+is the CPU time its own process used in those calls, per step: steady on a busy machine.
 
 Columns: ms/step is the median step; peak RSS adds a program backend's own process; tokens/s is the positions trained per step (on
 average, over the steps run) divided by that median; "x pure" is tokens/s over the pure
@@ -51,6 +52,7 @@ class Measurement:
     tokens_per_step: float  # mean
     peak_rss_mb: float
     seconds_per_step_one_call: float = 0.0  # the whole call without on_step, over its steps
+    program_cpu_per_step: float = 0.0  # a program backend's own CPU time in that call, per step
 
     @property
     def tokens_per_second(self) -> float:
@@ -105,7 +107,7 @@ def measure(backend_name: str, batch: int, steps: int, data: Path) -> Measuremen
                on_step=lambda s, l: stamps.append(time.perf_counter()))
     durations = [b - a for a, b in zip([start, *stamps], stamps)]
     timed = range(1, steps) if steps > 1 else range(steps)  # step 0 is warm-up
-    one_call = seconds_per_step_in_one_call(backend, params, config, sequences, steps, batch)
+    one_call, program_cpu = seconds_per_step_in_one_call(backend, params, config, sequences, steps, batch)
     return Measurement(
         backend=backend_name,
         batch=batch,
@@ -114,33 +116,53 @@ def measure(backend_name: str, batch: int, steps: int, data: Path) -> Measuremen
         tokens_per_step=statistics.mean(tokens_trained(sequences, i, batch, config.block_size) for i in timed),
         peak_rss_mb=(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + program_peak_kb(backend)) / 1024,
         seconds_per_step_one_call=one_call,
+        program_cpu_per_step=program_cpu,
     )
 
 
-def seconds_per_step_in_one_call(backend, params, config, sequences, steps: int, batch: int) -> float:
+def seconds_per_step_in_one_call(backend, params, config, sequences, steps: int,
+                                 batch: int) -> tuple[float, float]:
     """A call of `steps` steps without on_step, less a call of one step: what a step costs
     inside the backend, without what every call costs (the arguments crossing to a program:
-    all the sequences, the weights and back)."""
+    all the sequences, the weights and back). Wall time, and a program's own CPU time."""
     from microgpt_spec.spec.contract import Schedule, call_train
 
-    def timed(count: int) -> float:
-        start = time.perf_counter()
+    def timed(count: int) -> tuple[float, float]:
+        start, cpu = time.perf_counter(), program_cpu_seconds(backend)
         call_train(backend, params, config, sequences, Schedule(count, batch_size=batch))
-        return time.perf_counter() - start
+        return time.perf_counter() - start, program_cpu_seconds(backend) - cpu
 
     if steps < 2:
         return timed(steps)
-    return max(timed(steps) - timed(1), 0.0) / (steps - 1)
+    (wall, cpu), (wall_1, cpu_1) = timed(steps), timed(1)
+    return max(wall - wall_1, 0.0) / (steps - 1), max(cpu - cpu_1, 0.0) / (steps - 1)
+
+
+def program_process(backend):
+    """The process of a program backend (c, js), None for a Python backend."""
+    worker = getattr(getattr(backend, "_link", None), "worker", None)
+    return worker.process if worker is not None else None
+
+
+def program_cpu_seconds(backend) -> float:
+    """User and system CPU time a program backend's process has used so far (0 for Python)."""
+    process = program_process(backend)
+    if process is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def program_peak_kb(backend) -> int:
     """A program backend's own peak memory (VmHWM of its process), 0 for a Python backend."""
-    link = getattr(backend, "_link", None)
-    worker = getattr(link, "worker", None)
-    if worker is None:
+    process = program_process(backend)
+    if process is None:
         return 0
     try:
-        status = Path(f"/proc/{worker.process.pid}/status").read_text()
+        status = Path(f"/proc/{process.pid}/status").read_text()
     except OSError:
         return 0
     line = next((l for l in status.splitlines() if l.startswith("VmHWM:")), "VmHWM: 0 kB")
@@ -176,8 +198,8 @@ def print_table(rows: list[Measurement], data: Path) -> None:
         title=f"train steps on {data.name}, default config (1 BLAS thread)",
         caption="x pure: tokens/s over pure's at the same batch (* at batch 1)",
     )
-    for column in ("backend", "batch", "steps timed", "ms/step (median)", "ms/step, one call", "tokens/s",
-                   "peak RSS MB", "x pure"):
+    for column in ("backend", "batch", "steps timed", "ms/step (median)", "ms/step, one call",
+                   "program CPU ms/step", "tokens/s", "peak RSS MB", "x pure"):
         table.add_column(column, justify="left" if column == "backend" else "right")
     for row in rows:
         table.add_row(
@@ -186,6 +208,7 @@ def print_table(rows: list[Measurement], data: Path) -> None:
             str(row.steps),
             f"{row.seconds_per_step * 1e3:.3g}",
             f"{row.seconds_per_step_one_call * 1e3:.3g}",
+            f"{row.program_cpu_per_step * 1e3:.3g}" if row.program_cpu_per_step else "-",
             f"{row.tokens_per_second:,.0f}",
             f"{row.peak_rss_mb:.0f}",
             speedup(row, rows),

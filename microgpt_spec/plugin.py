@@ -537,6 +537,12 @@ def _read_first_rank(item: pytest.Item, position: int) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- fixtures
+def _loaded_for(request: pytest.FixtureRequest, option: str) -> LoadedBackend | None:
+    """The backend the option names, loaded once per run (None when the option is not given)."""
+    run: SpecRun = request.config.pluginmanager.get_plugin("microgpt_spec_run")
+    return run.load(option)
+
+
 class SpecFixtures:
     """The spec's fixtures, registered only in the spec's runs (another project may have a
     fixture called `backend` of its own)."""
@@ -545,8 +551,7 @@ class SpecFixtures:
     @classmethod
     def backend(cls, request: pytest.FixtureRequest) -> BackendProxy:
         """The backend under test (`--backend`)."""
-        run: SpecRun = request.config.pluginmanager.get_plugin("microgpt_spec_run")
-        loaded = run.load("backend")
+        loaded = _loaded_for(request, "backend")
         if loaded is None:
             raise pytest.UsageError("No backend chosen.\n" + no_backend_message())
         return BackendProxy(loaded)
@@ -555,8 +560,7 @@ class SpecFixtures:
     @classmethod
     def compare_backend(cls, request: pytest.FixtureRequest) -> BackendProxy:
         """The second backend of the crosscheck area (`--compare-backend`)."""
-        run: SpecRun = request.config.pluginmanager.get_plugin("microgpt_spec_run")
-        loaded = run.load("compare_backend")
+        loaded = _loaded_for(request, "compare_backend")
         if loaded is None:
             pytest.skip("crosscheck needs a second backend: add --compare-backend=NAME")
         return BackendProxy(loaded)

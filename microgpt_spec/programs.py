@@ -36,7 +36,7 @@ import shutil
 import subprocess
 import tempfile
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 MANIFEST_NAME = "microgpt-backend.toml"
@@ -48,7 +48,8 @@ NO_LIMIT = 10 * 24 * 3600.0
 
 
 class ProgramError(Exception):
-    """The program backend could not be described, built or found; the message says why."""
+    """The program backend could not be described, built or found; the message says why
+    (the caller names the backend: `--backend=...: `)."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,9 @@ class Manifest:
     display: str = ""  # how messages name the backend
 
     def expand(self, words: tuple[str, ...], build_folder: Path | None) -> list[str]:
-        values = {"here": str(self.folder), "build": str(build_folder or "")}
-        return [word.format_map(values) for word in words]
+        """The words with {here} and {build} filled in (other braces stay as they are)."""
+        here, build = str(self.folder), str(build_folder or "")
+        return [word.replace("{here}", here).replace("{build}", build) for word in words]
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -177,10 +179,10 @@ def run_build(manifest: Manifest, into: Path) -> None:
         done = subprocess.run(argv, cwd=manifest.folder, capture_output=True, text=True,
                               errors="replace", timeout=BUILD_SECONDS)
     except subprocess.TimeoutExpired:
-        raise ProgramError(f"{manifest.display}: the build took over {BUILD_SECONDS} s: {shlex.join(argv)}") from None
+        raise ProgramError(f"the build took over {BUILD_SECONDS} s: {shlex.join(argv)}") from None
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip()[-3000:]
-        raise ProgramError(f"{manifest.display}: the build failed (exit status {done.returncode}):\n"
+        raise ProgramError(f"the build failed (exit status {done.returncode}):\n"
                            f"  {shlex.join(argv)}\n{said}")
 
 
@@ -189,7 +191,7 @@ def require_tool(program: str, manifest: Manifest, role: str) -> None:
     if os.sep in program or shutil.which(program):
         return
     hint = f": {manifest.hint}" if manifest.hint else ""
-    raise ProgramError(f"{manifest.display} {role} `{program}`, and no `{program}` is on PATH{hint}")
+    raise ProgramError(f"this backend {role} `{program}`, and no `{program}` is on PATH{hint}")
 
 
 def program_argv(manifest: Manifest, build_root: Path | None = None) -> list[str]:
@@ -200,26 +202,22 @@ def program_argv(manifest: Manifest, build_root: Path | None = None) -> list[str
 
 
 # --------------------------------------------------------------------------- the backend object
-@dataclass
-class _Running:
-    """Program links of this process, closed at exit (the program then ends by itself)."""
-
-    links: list = field(default_factory=list)
-
-    def close_all(self) -> None:
-        for link in self.links:
-            link.close()
-            Path(link.config.output_path).unlink(missing_ok=True)  # the program's stderr log
+#: The links to this process's program backends.
+_RUNNING: list = []
 
 
-_RUNNING = _Running()
-atexit.register(_RUNNING.close_all)
+@atexit.register
+def close_running() -> None:
+    """At exit: close every program's input (it then ends by itself) and remove its log."""
+    for link in _RUNNING:
+        link.close()
+        Path(link.config.output_path).unlink(missing_ok=True)
 
 
 def settle_running() -> None:
     """Wait for the operations sent to this process's program backends without a reply (the
     end of a test): an error among them is raised now, in the test that caused it."""
-    for link in _RUNNING.links:
+    for link in _RUNNING:
         link.flush()
 
 
@@ -237,9 +235,9 @@ def program_backend(manifest: Manifest):
                         output_path=output.name, results_path="", program=tuple(argv), sandboxed=False,
                         limits=Limits(test_seconds=NO_LIMIT, submission_seconds=NO_LIMIT, max_strikes=1 << 30))
     link = Link(config)
-    _RUNNING.links.append(link)
+    _RUNNING.append(link)
     try:
         link.start()
     except SubmissionFailure as failure:
-        raise ProgramError(f"{manifest.display}: {failure.msg}{link.output_tail()}") from None
+        raise ProgramError(f"{failure.msg}{link.output_tail()}") from None
     return RemoteBackend(link)

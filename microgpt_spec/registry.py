@@ -34,6 +34,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from microgpt_spec import programs
 from microgpt_spec.programs import MANIFEST_NAME, ProgramError
 from microgpt_spec.script_backend import ScriptLoadError, load_script_backend, looks_like_a_script
 from microgpt_spec.spec.contract import CONTRACT_VERSION
@@ -179,18 +180,12 @@ def _target_in(module, attribute: str | None, label: str) -> Any:
 
 
 def _program_from_manifest(manifest: Path) -> Any:
-    from microgpt_spec import programs  # the program link: only when a program is asked for
-
     return programs.program_backend(programs.read_manifest(manifest))
 
 
 def _from_program_command(spec: str) -> LoadedBackend:
-    from microgpt_spec import programs
-
-    try:
-        backend = programs.program_backend(programs.command_manifest(spec[len(EXEC_PREFIX):]))
-    except programs.ProgramError as error:
-        raise BackendLoadError(f"--backend={spec}: {error}") from None
+    command = programs.command_manifest
+    backend = _user_code(spec, lambda: programs.program_backend(command(spec[len(EXEC_PREFIX):])))
     return LoadedBackend(backend, spec, backend.origin)
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cli_helpers import cli
+from spec_runs import spec_run
 
 from microgpt_spec import checkpoint
 from microgpt_spec.commands.new_backend import write_program
@@ -84,11 +84,8 @@ def test_the_scaffold_takes_the_protocol_layer_from_the_backend():
 
 
 def conformance(backend: Path, *options: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "microgpt_spec.conformance",
-                           f"--backend={backend}", "-p", "no:randomly", "-p", "no:cacheprovider",
-                           "--hypothesis-profile=ci", "-q", *options],
-                          capture_output=True, text=True, timeout=600, cwd=backend)
-    return done.stdout + done.stderr
+    """What a conformance run of `backend` printed (tests/spec_runs.py runs it)."""
+    return spec_run(str(backend), backend.parent / f"{backend.name}-report.json", (), *options)["stdout"]
 
 
 def summary(out: str) -> str:
@@ -96,30 +93,11 @@ def summary(out: str) -> str:
     return [line for line in out.splitlines() if line.strip()][-1]
 
 
-def test_the_scaffold_starts_and_says_not_implemented_for_every_part(tmp_path, monkeypatch):
-    """The quick sibling of the slow scaffold runs below: written, built, started, and each
-    contract method answers NotImplementedError naming its area."""
-    import random
-
-    from microgpt_spec.registry import find_backend
-    from microgpt_spec.spec.contract import AREA_METHODS, Config
-
-    monkeypatch.setenv("MICROGPT_SPEC_CACHE", str(tmp_path / "cache"))
-    write_program("c", "mine", tmp_path / "mine")
-    backend = find_backend(str(tmp_path / "mine")).backend
-    calls = {"build_tokenizer": (["ab"],), "value": (1.0,), "init_params": (Config(), random.Random(0))}
-    for method, args in calls.items():
-        area = next(a for a, methods in AREA_METHODS.items() if method in methods)
-        with pytest.raises(NotImplementedError, match=area):
-            result = getattr(backend, method)(*args)
-            float(result.data)  # value() answers without waiting: its error comes with the next read
-
-
-@pytest.mark.slow  # a whole conformance run; the quick sibling is above
+@pytest.mark.slow  # a whole conformance run; the quick sibling is in test_new_backend.py
 def test_the_scaffold_builds_and_every_area_is_not_implemented(tmp_path, monkeypatch):
     monkeypatch.setenv("MICROGPT_SPEC_CACHE", str(tmp_path / "cache"))
     write_program("c", "mine", tmp_path / "mine")
-    out = conformance(tmp_path / "mine", "-n", "2")
+    out = conformance(tmp_path / "mine")
     assert "backend mine 0.1" in out, out[-3000:]
     assert "not implemented" in summary(out), out[-3000:]
     assert "passed" not in summary(out) and "failed" not in summary(out), out[-3000:]
@@ -127,7 +105,7 @@ def test_the_scaffold_builds_and_every_area_is_not_implemented(tmp_path, monkeyp
         assert f"write next for {area}:" in out, out[-3000:]
 
 
-@pytest.mark.slow  # a whole conformance run; the quick sibling is above
+@pytest.mark.slow  # a whole conformance run; the quick sibling is in test_new_backend.py
 def test_filling_in_one_part_of_the_scaffold_turns_its_area_green(tmp_path, monkeypatch):
     monkeypatch.setenv("MICROGPT_SPEC_CACHE", str(tmp_path / "cache"))
     write_program("c", "mine", tmp_path / "mine")

@@ -12,10 +12,10 @@ import json
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from spec_runs import spec_run
 
 from microgpt_spec.commands.new_backend import write_program
 from microgpt_spec.spec.contract import AREAS, CONTRACT_METHODS
@@ -118,12 +118,9 @@ def test_the_scaffold_shares_the_backend_s_protocol_files(scaffold):
         assert (scaffold / name).read_bytes() == (BACKEND / name).read_bytes(), f"the scaffold's {name} differs"
 
 
-def conformance(folder: Path, *args: str) -> dict:
-    report = folder.parent / f"{folder.name}-report.json"
-    subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "microgpt_spec.conformance", f"--backend={folder}",
-                    "-q", "-p", "no:cacheprovider", "-p", "no:xdist", f"--spec-json={report}", *args],
-                   capture_output=True, text=True, timeout=600, cwd=folder.parent)
-    return json.loads(report.read_text())["areas"]
+def conformance(folder: Path, *areas: str) -> dict:
+    """The areas of a conformance run's report (tests/spec_runs.py runs it)."""
+    return spec_run(str(folder), folder.parent / f"{folder.name}-report.json", areas)["areas"]
 
 
 @pytest.fixture
@@ -133,26 +130,7 @@ def scaffold(tmp_path) -> Path:
     return folder
 
 
-def test_the_scaffold_starts_and_says_not_implemented_for_every_part(tmp_path, monkeypatch):
-    """The quick sibling of the slow scaffold runs below: written, run, started, and each
-    contract method answers NotImplementedError naming its area."""
-    import random
-
-    from microgpt_spec.registry import find_backend
-    from microgpt_spec.spec.contract import AREA_METHODS, Config
-
-    monkeypatch.setenv("MICROGPT_SPEC_CACHE", str(tmp_path / "cache"))
-    write_program("js", "mine", tmp_path / "mine")
-    backend = find_backend(str(tmp_path / "mine")).backend
-    calls = {"build_tokenizer": (["ab"],), "value": (1.0,), "init_params": (Config(), random.Random(0))}
-    for method, args in calls.items():
-        area = next(a for a, methods in AREA_METHODS.items() if method in methods)
-        with pytest.raises(NotImplementedError, match=area):
-            result = getattr(backend, method)(*args)
-            float(result.data)  # value() answers without waiting: its error comes with the next read
-
-
-@pytest.mark.slow  # a whole conformance run; the quick sibling is above
+@pytest.mark.slow  # a whole conformance run; the quick sibling is in test_new_backend.py
 def test_the_scaffold_reports_every_area_not_implemented(scaffold):
     areas = conformance(scaffold)
     for area in AREAS:
@@ -161,10 +139,10 @@ def test_the_scaffold_reports_every_area_not_implemented(scaffold):
         assert areas[area]["write_next"]
 
 
-@pytest.mark.slow  # a whole conformance run; the quick sibling is above
+@pytest.mark.slow  # a whole conformance run; the quick sibling is in test_new_backend.py
 def test_writing_the_tokenizer_turns_its_area_green(scaffold):
     shutil.copyfile(BACKEND / "tokenizer.js", scaffold / "tokenizer.js")
-    areas = conformance(scaffold, "--area=tokenizer", "--area=ops")
+    areas = conformance(scaffold, "tokenizer", "ops")
     assert areas["tokenizer"]["verdict"] == "PASS" and areas["tokenizer"]["failed"] == 0
     assert areas["ops"]["verdict"] == "not implemented"
 

@@ -222,3 +222,27 @@ def test_from_scaffold_to_green(installed_scaffold):
     assert result.returncode == 0, result.stdout[-3000:]
     assert set(report["areas"]) == set(GREEN_AREAS.split(","))
     assert all(r["verdict"] == "PASS" and r["passed"] > 0 for r in report["areas"].values()), report["areas"]
+
+
+@pytest.mark.parametrize("language, tool", [("c", "cc"), ("js", "node")])
+def test_a_program_scaffold_starts_and_says_not_implemented_for_every_part(tmp_path, monkeypatch, language, tool):
+    """The quick sibling of the slow scaffold runs (tests/test_c_backend.py,
+    tests/test_js_backend.py): written, built if need be, started, and each contract method
+    answers NotImplementedError naming its area."""
+    import random
+    import shutil
+
+    from microgpt_spec.registry import find_backend
+    from microgpt_spec.spec.contract import AREA_METHODS, Config
+
+    if shutil.which(tool) is None:
+        pytest.skip(f"no {tool} on this machine: the {language} scaffold cannot run")
+    monkeypatch.setenv("MICROGPT_SPEC_CACHE", str(tmp_path / "cache"))
+    new_backend.write_program(language, "mine", tmp_path / "mine")
+    backend = find_backend(str(tmp_path / "mine")).backend
+    calls = {"build_tokenizer": (["ab"],), "value": (1.0,), "init_params": (Config(), random.Random(0))}
+    for method, args in calls.items():
+        area = next(a for a, methods in AREA_METHODS.items() if method in methods)
+        with pytest.raises(NotImplementedError, match=area):
+            result = getattr(backend, method)(*args)
+            float(result.data)  # value() answers without waiting: its error comes with the next read

@@ -128,3 +128,8 @@ def test_the_build_cache_follows_the_sources_content(tmp_path):
     assert programs.build_key(manifest) == before
     (tmp_path / "main.c").write_text("int main(void) { return 1; }\n")
     assert programs.build_key(manifest) != before
+
+
+def test_only_here_and_build_are_placeholders(tmp_path):
+    manifest = programs.Manifest(folder=tmp_path, command=("awk", "{print $1}", "{here}/x", "{build}/y"))
+    assert manifest.expand(manifest.command, tmp_path / "b") == ["awk", "{print $1}", f"{tmp_path}/x", f"{tmp_path}/b/y"]

@@ -133,10 +133,11 @@ def main() -> None:
     protocol.write_all(wfd, protocol.frame({"confined": walls, "version": protocol.VERSION, "seconds": seconds}))
     if config.get("probe"):
         return
-    if plan_from(config).mode == "build":
+    mode = config.get("mode", "python")
+    if mode == "build":
         build_program(config)
         return
-    if plan_from(config).mode == "program":
+    if mode == "program":
         become_program(config)  # does not return
     os.chdir(workdir)
     sys.dont_write_bytecode = True
